@@ -11,12 +11,12 @@ ignores them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-API_VERSION = "tekton.dev/v1"
+API_VERSION: Final = "tekton.dev/v1"
 
 # A Kubernetes object we accept but give no local meaning to (securityContext, resources, podTemplate, ...).
 Opaque = dict[str, Any]
@@ -374,6 +374,9 @@ class PipelineTaskRunSpec(TektonModel):
     timeout: str | None = None
 
 
+PipelineRunSpecStatus = Literal["Cancelled", "CancelledRunFinally", "StoppedRunFinally", "PipelineRunPending"]
+
+
 class PipelineRunSpec(TektonModel):
     pipeline_ref: PipelineRef | None = None
     pipeline_spec: PipelineSpec | None = None
@@ -382,7 +385,7 @@ class PipelineRunSpec(TektonModel):
     timeouts: TimeoutFields | None = None
     task_run_template: PipelineTaskRunTemplate | None = None
     task_run_specs: list[PipelineTaskRunSpec] | None = None
-    status: Literal["Cancelled", "CancelledRunFinally", "StoppedRunFinally", "PipelineRunPending"] | None = None
+    status: PipelineRunSpecStatus | None = None
     managed_by: str | None = None
 
 

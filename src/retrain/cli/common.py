@@ -1,0 +1,32 @@
+"""Helpers shared by command groups: where the data lives, the run store, output formats."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from retrain.runs.store import RunStore
+
+
+def open_store(home: Path | None) -> RunStore:
+    """Open the run store and mark runs whose engine died as failed (never 'Running' forever)."""
+    from retrain.runs.home import default_home
+    from retrain.runs.store import RunStore
+
+    store = RunStore(home or default_home())
+    for name in store.recover_interrupted():
+        print(f"note: run {name} was interrupted (its engine stopped); marked Failed", file=sys.stderr)
+    return store
+
+
+def dump(value: Any, output: str) -> str:
+    if output == "json":
+        return json.dumps(value, indent=2, sort_keys=False, default=str)
+    import yaml
+
+    if isinstance(value, list):
+        return yaml.safe_dump_all(value, sort_keys=False, default_flow_style=False)
+    return yaml.safe_dump(value, sort_keys=False, default_flow_style=False)

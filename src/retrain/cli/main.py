@@ -1,0 +1,51 @@
+"""The `retrain` command. Sub-command modules are imported when their group is used, so `--help` is fast."""
+
+from __future__ import annotations
+
+import typer
+
+from retrain import __version__
+
+app = typer.Typer(
+    name="retrain",
+    help="Keep ML models fresh and safe: Tekton v1 pipelines that train, gate, deploy and roll back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"retrain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """retrain: local Tekton engine, model registry, gate, serving and triggers."""
+
+
+def _register() -> None:
+    from retrain.cli import run, runs
+
+    run.register(app)
+    app.add_typer(runs.app, name="runs", help="List, show, follow, cancel, re-run and prune runs.")
+    try:
+        from retrain.cli import models
+    except ImportError:  # pragma: no cover - the registry group ships with the training issue
+        return
+    app.add_typer(models.app, name="models", help="Model versions: list, show, history, promote, rollback, prune.")
+
+
+_register()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""`retrain run`: run Tekton v1 PipelineRuns/TaskRuns (or a named Pipeline) on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from retrain.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, exits
+
+if TYPE_CHECKING:
+    from retrain.engine.engine import Engine, RunResult, Submission
+    from retrain.tekton.loader import LoadResult
+    from retrain.tekton.model import ParamValue, PipelineSpec
+
+
+def parse_assignments(items: list[str], *, flag: str) -> dict[str, str]:
+    from retrain.errors import InvalidInput, Location
+
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(
+                f"cannot read {item!r}", location=Location(field=flag), hint=f"write it as {flag} NAME=VALUE"
+            )
+        out[key] = value
+    return out
+
+
+def typed_params(raw: dict[str, str], spec: PipelineSpec) -> dict[str, ParamValue]:
+    """`-p list=a,b,c` for array params and `-p obj=k1:v1,k2:v2` for object params, as `tkn` reads them."""
+    types = {p.name: p.effective_type for p in spec.params}
+    out: dict[str, ParamValue] = {}
+    for name, value in raw.items():
+        kind = types.get(name, "string")
+        if kind == "array":
+            out[name] = [v for v in value.split(",") if v] if value else []
+        elif kind == "object":
+            out[name] = dict(pair.split(":", 1) for pair in value.split(",") if ":" in pair)
+        else:
+            out[name] = value
+    return out
+
+
+def load(files: list[Path]) -> LoadResult:
+    from retrain.tekton.loader import load_files
+
+    return load_files(files)
+
+
+def build_engine(home: Path | None, sandbox: str, *, quiet: bool) -> Engine:
+    from retrain.cli.common import open_store
+    from retrain.engine.engine import Engine
+    from retrain.engine.sandbox import detect_sandbox
+
+    store = open_store(home)
+    printer = None if quiet else _line_printer()
+    return Engine(store, sandbox=detect_sandbox(prefer=sandbox), on_line=printer)  # type: ignore[arg-type]
+
+
+def _line_printer() -> Any:
+    def emit(taskrun: str, step: str, line: str) -> None:
+        sys.stdout.write(f"[{taskrun}/{step}] {line}\n")
+        sys.stdout.flush()
+
+    return emit
+
+
+async def _execute_all(engine: Engine, submissions: list[Submission]) -> list[RunResult]:
+    from retrain.engine.pipelinerun import RunControl
+
+    loop = asyncio.get_running_loop()
+    results: list[RunResult] = []
+    for sub in submissions:
+        control = RunControl()
+        presses = 0
+
+        def on_interrupt(control: RunControl = control) -> None:
+            nonlocal presses
+            presses += 1
+            # First Ctrl-C: graceful (running tasks are cancelled, finally runs); second: cancel everything.
+            control.local_mode = "CancelledRunFinally" if presses == 1 else "Cancelled"
+            control.local.set()
+            print(
+                f"\n{sub.name}: cancelling ({control.local_mode}); press Ctrl-C again to cancel finally tasks too",
+                file=sys.stderr,
+            )
+
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        loop.add_signal_handler(signal.SIGTERM, on_interrupt)
+        try:
+            print(f"{sub.kind} {sub.name} started", file=sys.stderr)
+            results.append(await engine.execute(sub, control))
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
+    return results
+
+
+def execute_and_report(engine: Engine, submissions: list[Submission]) -> int:
+    """Run the submissions one after another; print each outcome; the exit code for all of them."""
+    results = asyncio.run(_execute_all(engine, submissions))
+    code = EXIT_OK
+    for result in results:
+        mark = "Succeeded=True" if result.succeeded else f"Succeeded={result.status}"
+        print(f"{result.kind} {result.name}: {mark} reason={result.reason}: {result.message}", file=sys.stderr)
+        if not result.succeeded:
+            code = EXIT_INTERRUPTED if result.reason == "Cancelled" and code == EXIT_OK else EXIT_FAILED
+    return code
+
+
+def run_command(
+    files: list[Path] = typer.Option([], "-f", "--filename", help="YAML file(s) with Tekton v1 documents."),
+    params: list[str] = typer.Option([], "-p", "--param", help="Param for --pipeline, NAME=VALUE."),
+    workspaces: list[str] = typer.Option([], "-w", "--workspace", help="Bind a workspace to a host dir, NAME=DIR."),
+    pipeline: str | None = typer.Option(None, "--pipeline", help="Start this Pipeline (from -f or the catalog)."),
+    home: Path | None = typer.Option(None, "--home", envvar="RETRAIN_HOME", help="Data directory (run store)."),
+    sandbox: str = typer.Option("auto", "--sandbox", help="auto, bwrap or host."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Do not stream step logs."),
+) -> None:
+    """Run the PipelineRuns and TaskRuns found in FILEs, or start --pipeline NAME, with Tekton's semantics.
+
+    Exits 0 only when every run ends Succeeded=True; 2 (and nothing starts) when the input is invalid.
+    """
+    from retrain.errors import InvalidInput
+
+    with exits():
+        if not files and not pipeline:
+            raise InvalidInput("nothing to run", hint="give -f FILE with a PipelineRun/TaskRun, or --pipeline NAME")
+        loaded = load(files)
+        for ignored in loaded.ignored:
+            print(f"note: {ignored.file}:{ignored.line}: {ignored.kind} {ignored.name or ''} {ignored.reason}", file=sys.stderr)
+        engine = build_engine(home, sandbox, quiet=quiet)
+        from retrain.engine.prepare import pipelinerun_for
+        from retrain.tekton.model import Pipeline, PipelineRun, Task, TaskRun
+
+        for doc in loaded.documents:
+            if isinstance(doc.obj, Task | Pipeline):
+                engine.catalog.add(doc.obj)
+        runs: list[PipelineRun | TaskRun] = [d.obj for d in loaded.documents if isinstance(d.obj, PipelineRun | TaskRun)]
+        host_dirs = {k: Path(v) for k, v in parse_assignments(workspaces, flag="-w").items()}
+        if pipeline:
+            spec = engine.catalog.pipeline(pipeline).spec
+            raw = parse_assignments(params, flag="-p")
+            # Workspaces not bound with -w get an emptyDir, as `tkn pipeline start` would ask for one.
+            empty = [d.name for d in spec.workspaces if d.name not in host_dirs]
+            runs = [pipelinerun_for(pipeline, typed_params(raw, spec), empty_dirs=empty)]
+        elif params:
+            raise InvalidInput("-p is only used with --pipeline", hint="set params in the run's spec.params")
+        if not runs:
+            raise InvalidInput("the files hold no PipelineRun or TaskRun", hint="add one, or use --pipeline NAME")
+        submissions = [engine.submit(r, host_dirs=host_dirs) for r in runs]
+        raise typer.Exit(execute_and_report(engine, submissions))
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)

@@ -1,0 +1,195 @@
+"""Turns a submitted PipelineRun/TaskRun into a validated request, before anything starts.
+
+Every problem Tekton would report when it creates a run (CouldntGetPipeline, ParameterMissing,
+InvalidWorkspaceBindings, PipelineInvalidGraph, ...) is raised here as `RunRejected`, so a bad run never
+starts half-way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from retrain.engine import reasons
+from retrain.engine.backoff import backoff_for
+from retrain.engine.params import check_array_indexing, resolve_params
+from retrain.engine.pipelinerun import PipelineRunRequest, PipelineTimeouts
+from retrain.engine.reasons import RunRejected
+from retrain.engine.taskrun import TaskRunRequest
+from retrain.engine.workspaces import bind_run_workspaces, check_declared, task_workspaces
+from retrain.errors import InvalidInput
+from retrain.tekton.dag import build_dag
+from retrain.tekton.durations import DEFAULT_TIMEOUT, parse_duration
+from retrain.tekton.model import (
+    ParamValue,
+    Pipeline,
+    PipelineRun,
+    PipelineSpec,
+    Task,
+    TaskRef,
+    TaskRun,
+    TaskSpec,
+    WorkspaceDeclaration,
+)
+from retrain.tekton.substitution import find_references
+
+
+@dataclass
+class Catalog:
+    """Tasks and Pipelines that refs resolve against: the loaded files first, then the built-in catalog."""
+
+    tasks: dict[str, Task] = field(default_factory=dict)
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+
+    def add(self, obj: Task | Pipeline) -> None:
+        name = obj.metadata.name or ""
+        (self.tasks if isinstance(obj, Task) else self.pipelines)[name] = obj  # type: ignore[index]
+
+    def task(self, ref: TaskRef) -> TaskSpec:
+        if ref.resolver:
+            raise RunRejected(
+                reasons.PR_COULDNT_GET_TASK,
+                f'remote resolution ("{ref.resolver}" resolver) is not available locally',
+                hint="pass the Task's YAML with another -f FILE and refer to it by name",
+            )
+        if ref.kind not in (None, "Task"):
+            raise RunRejected(reasons.PR_COULDNT_GET_TASK, f"kind {ref.kind!r} cannot run locally (only Task)")
+        task = self.tasks.get(ref.name or "")
+        if task is None:
+            raise RunRejected(reasons.PR_COULDNT_GET_TASK, f'Task "{ref.name}" not found', hint=_did_you_mean(ref.name, self.tasks))
+        return task.spec
+
+    def pipeline(self, name: str | None) -> Pipeline:
+        pipeline = self.pipelines.get(name or "")
+        if pipeline is None:
+            raise RunRejected(reasons.PR_COULDNT_GET_PIPELINE, f'Pipeline "{name}" not found', hint=_did_you_mean(name, self.pipelines))
+        return pipeline
+
+
+def _did_you_mean(name: str | None, known: Mapping[str, object]) -> str:
+    close = difflib.get_close_matches(name or "", list(known), n=1)
+    if close:
+        return f'did you mean "{close[0]}"?'
+    return f"known: {', '.join(sorted(known)) or 'none'}; load it with -f FILE"
+
+
+def _timeout(text: str | None, field_path: str, default: timedelta | None) -> timedelta | None:
+    return parse_duration(text, field=field_path) if text else default
+
+
+def prepare_pipelinerun(
+    run: PipelineRun, name: str, catalog: Catalog, run_dir: Path, *, host_dirs: Mapping[str, Path] | None = None
+) -> PipelineRunRequest:
+    spec: PipelineSpec
+    annotations = dict(run.metadata.annotations)
+    if run.spec.pipeline_spec is not None:
+        spec, pipeline_name = run.spec.pipeline_spec, name
+    elif run.spec.pipeline_ref is not None:
+        if run.spec.pipeline_ref.resolver:
+            raise RunRejected(reasons.PR_COULDNT_GET_PIPELINE, f'remote resolution ("{run.spec.pipeline_ref.resolver}" resolver) is not available locally')
+        pipeline = catalog.pipeline(run.spec.pipeline_ref.name)
+        spec, pipeline_name = pipeline.spec, pipeline.metadata.name or ""
+        annotations = {**pipeline.metadata.annotations, **annotations}
+    else:
+        raise RunRejected(reasons.PR_VALIDATION_FAILED, "spec needs pipelineRef or pipelineSpec")
+    try:
+        build_dag(spec)
+    except InvalidInput as exc:
+        raise RunRejected(reasons.PR_INVALID_GRAPH, exc.message) from exc
+    owner = f'Pipeline "{pipeline_name}"'
+    params = resolve_params(spec.params, run.spec.params, owner=owner)
+    check_array_indexing(find_references(spec.model_dump_json(by_alias=True)), params, owner=owner)
+    workspaces = bind_run_workspaces(run.spec.workspaces, run_dir, host_dirs=host_dirs)
+    check_declared([(w.name, w.optional) for w in spec.workspaces], workspaces, owner=owner)
+    for task in [*spec.tasks, *spec.finally_]:  # fail early on a missing referenced Task
+        if task.task_ref is not None:
+            catalog.task(task.task_ref)
+    timeouts = run.spec.timeouts
+    pipeline_timeout = _timeout(timeouts.pipeline if timeouts else None, "spec.timeouts.pipeline", DEFAULT_TIMEOUT)
+    task_timeouts: dict[str, timedelta] = {}
+    known = {t.name for t in [*spec.tasks, *spec.finally_]}
+    for i, trs in enumerate(run.spec.task_run_specs or []):
+        if trs.pipeline_task_name not in known:
+            raise RunRejected(reasons.PR_INVALID_TASKRUN_SPECS, f'taskRunSpecs[{i}] names pipeline task "{trs.pipeline_task_name}", which the pipeline does not have')
+        if trs.timeout:
+            task_timeouts[trs.pipeline_task_name] = parse_duration(trs.timeout, field=f"spec.taskRunSpecs[{i}].timeout")
+    for task in [*spec.tasks, *spec.finally_]:
+        backoff_for(task.name, annotations)  # malformed backoff annotations fail before the run starts
+    return PipelineRunRequest(
+        name=name,
+        pipeline_name=pipeline_name,
+        spec=spec,
+        params=params,
+        workspaces=workspaces,
+        timeouts=PipelineTimeouts(
+            pipeline=pipeline_timeout,
+            tasks=_timeout(timeouts.tasks if timeouts else None, "spec.timeouts.tasks", None),
+            finally_=_timeout(timeouts.finally_ if timeouts else None, "spec.timeouts.finally", None),
+        ),
+        resolve_task=catalog.task,
+        annotations=annotations,
+        task_timeouts=task_timeouts,
+        uid=str(uuid.uuid4()),
+    )
+
+
+def prepare_taskrun(
+    run: TaskRun, name: str, catalog: Catalog, run_dir: Path, *, host_dirs: Mapping[str, Path] | None = None
+) -> TaskRunRequest:
+    inline = run.spec.task_spec is not None
+    if run.spec.task_spec is not None:
+        spec, task_name = run.spec.task_spec, name
+    elif run.spec.task_ref is not None:
+        spec, task_name = catalog.task(run.spec.task_ref), run.spec.task_ref.name or name
+    else:
+        raise RunRejected(reasons.PR_VALIDATION_FAILED, "spec needs taskRef or taskSpec")
+    owner = f'Task "{task_name}"'
+    params = resolve_params(spec.params, run.spec.params, owner=owner, propagate_undeclared=inline)
+    check_array_indexing(find_references(spec.model_dump_json(by_alias=True)), params, owner=owner)
+    bound = bind_run_workspaces(run.spec.workspaces, run_dir, host_dirs=host_dirs)
+    if inline:  # Tekton propagates the run's workspaces into an embedded spec that does not declare them
+        declared = {w.name for w in spec.workspaces}
+        extra = [WorkspaceDeclaration(name=n) for n in bound if n not in declared]
+        if extra:
+            spec = spec.model_copy(update={"workspaces": [*spec.workspaces, *extra]})
+    workspaces = task_workspaces(spec.workspaces, bound, owner=owner)
+    context = {
+        "context.taskRun.name": name,
+        "context.taskRun.namespace": "default",
+        "context.taskRun.uid": str(uuid.uuid4()),
+        "context.task.name": task_name,
+    }
+    return TaskRunRequest(
+        name=name,
+        spec=spec,
+        params=params,
+        workspaces=workspaces,
+        context=context,
+        timeout=_timeout(run.spec.timeout, "spec.timeout", DEFAULT_TIMEOUT),
+        retries=run.spec.retries,
+        backoff=backoff_for(name, run.metadata.annotations),
+    )
+
+
+def pipelinerun_for(
+    pipeline: str,
+    params: Mapping[str, ParamValue],
+    *,
+    empty_dirs: Sequence[str] = (),
+    generate_name: str | None = None,
+) -> PipelineRun:
+    """A PipelineRun for a named Pipeline (what `retrain run --pipeline NAME -p k=v` submits)."""
+    return PipelineRun.model_validate(
+        {
+            "metadata": {"generateName": generate_name or f"{pipeline}-run-"},
+            "spec": {
+                "pipelineRef": {"name": pipeline},
+                "params": [{"name": k, "value": v} for k, v in params.items()],
+                "workspaces": [{"name": w, "emptyDir": {}} for w in empty_dirs],
+            },
+        }
+    )

@@ -1,0 +1,426 @@
+"""Executes one TaskRun on this machine: its steps in order, with retries, timeouts, results and status.
+
+The steps are local processes in a sandbox that gives them Tekton's container paths (see sandbox.py). The
+outcome carries a Tekton-shaped TaskRun status; persisting it is the caller's business (`on_status`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from retrain.engine import reasons
+from retrain.engine.backoff import NO_BACKOFF, Backoff
+from retrain.engine.clock import Clock, rfc3339
+from retrain.engine.params import param_replacements
+from retrain.engine.process import StepLaunch, run_step
+from retrain.engine.sandbox import Mount, Sandbox
+from retrain.engine.scripts import materialize_script
+from retrain.engine.workspaces import BoundWorkspace
+from retrain.tekton.durations import format_duration, parse_duration
+from retrain.tekton.model import ParamValue, Step, TaskSpec
+from retrain.tekton.substitution import Replacements, substitute_model
+
+Phase = Literal["succeeded", "failed", "cancelled", "timed_out"]
+
+
+@dataclass
+class CancelSignal:
+    """Set by the pipeline (or Ctrl-C) to stop a TaskRun; carries the reason and message Tekton would give."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    reason: str = reasons.TR_CANCELLED
+    message: str = "TaskRun cancelled as the PipelineRun it belongs to has been cancelled."
+
+    def fire(self, reason: str, message: str) -> None:
+        if not self.event.is_set():
+            self.reason, self.message = reason, message
+            self.event.set()
+
+
+@dataclass(frozen=True)
+class TaskRunRequest:
+    name: str
+    spec: TaskSpec
+    params: Mapping[str, ParamValue]
+    workspaces: Mapping[str, BoundWorkspace]
+    context: Mapping[str, str]  # "context.pipelineRun.name" -> value, ...
+    timeout: timedelta | None  # None or 0: no timeout
+    retries: int = 0
+    backoff: Backoff = NO_BACKOFF
+    manifest: Mapping[str, Any] = field(default_factory=dict)  # metadata/spec for the status document
+
+
+@dataclass(frozen=True)
+class TaskRunOutcome:
+    name: str
+    phase: Phase
+    reason: str
+    message: str
+    results: dict[str, ParamValue]
+    status: dict[str, Any]
+    retries: int
+
+
+@dataclass(frozen=True)
+class ExecEnv:
+    sandbox: Sandbox
+    clock: Clock
+    run_dir: Path  # the run's own directory; nothing is written outside it
+    log_path: Callable[[str, str], Path]  # (taskrun, step) -> log file
+    on_status: Callable[[str, dict[str, Any]], None] = lambda name, status: None
+    on_line: Callable[[str, str, str], None] | None = None  # (taskrun, step, line)
+
+
+def step_names(spec: TaskSpec) -> list[str]:
+    return [s.name or f"unnamed-{i}" for i, s in enumerate(spec.steps)]
+
+
+def _condition(status: str, reason: str, message: str, at: datetime) -> dict[str, str]:
+    return {
+        "type": "Succeeded",
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": rfc3339(at) or "",
+    }
+
+
+def merge_step_template(spec: TaskSpec) -> list[Step]:
+    """Tekton's MergeStepsWithStepTemplate: unset step fields come from the template; env merges by name."""
+    if spec.step_template is None:
+        return list(spec.steps)
+    template = spec.step_template.model_dump(exclude_none=True)
+    merged: list[Step] = []
+    for step in spec.steps:
+        own = step.model_dump(exclude_none=True)
+        combined = {**template, **own}
+        if "env" in template and "env" in own:
+            env = {e["name"]: e for e in template["env"]}
+            env.update({e["name"]: e for e in own["env"]})
+            combined["env"] = list(env.values())
+        merged.append(Step.model_validate(combined))
+    return merged
+
+
+class _Attempt:
+    """One try of a TaskRun: one 'pod'. Retries get a fresh one, as Tekton creates a fresh pod."""
+
+    def __init__(self, req: TaskRunRequest, env: ExecEnv, retry: int, cancel: CancelSignal) -> None:
+        self.req, self.env, self.retry, self.cancel = req, env, retry, cancel
+        self.root = env.run_dir / "taskruns" / req.name / f"attempt-{retry}"
+        self.dirs = {
+            "/workspace": self.root / "workspace",
+            "/tekton/home": self.root / "home",
+            "/tekton/results": self.root / "results",
+            "/tekton/scripts": self.root / "scripts",
+            "/tekton/steps": self.root / "steps",
+            "/tekton/run": self.root / "run",
+        }
+        for d in self.dirs.values():
+            d.mkdir(parents=True, exist_ok=True)
+        self.mounts: list[Mount] = [Mount(host, target) for target, host in self.dirs.items()]
+        decls = {d.name: d for d in req.spec.workspaces}
+        for name, ws in req.workspaces.items():
+            if ws.host is None:
+                continue
+            decl = decls.get(name)
+            target = (decl.mount_path if decl and decl.mount_path else None) or f"/workspace/{name}"
+            self.mounts.append(Mount(ws.host, target, read_only=ws.read_only))
+
+    def visible(self, target: str) -> str:
+        """The path the step must be told for a container path under one of the mounts."""
+        best = max(
+            (m for m in self.mounts if target == m.target or target.startswith(m.target + "/")),
+            key=lambda m: len(m.target),
+            default=None,
+        )
+        if best is None:
+            return target
+        return self.env.sandbox.visible_path(best) + target[len(best.target) :]
+
+    def replacements(self) -> Replacements:
+        strings: dict[str, str] = dict(self.req.context)
+        strings["context.task.retry-count"] = str(self.retry)
+        strings["context.taskRun.retry-count"] = str(self.retry)
+        for name, ws in self.req.workspaces.items():
+            target = next((m.target for m in self.mounts if m.host == ws.host), f"/workspace/{name}")
+            strings[f"workspaces.{name}.path"] = self.visible(target) if ws.host else ""
+            strings[f"workspaces.{name}.bound"] = "true" if ws.bound else "false"
+            strings[f"workspaces.{name}.claim"] = ws.claim
+            strings[f"workspaces.{name}.volume"] = ws.volume
+        for result in self.req.spec.results:
+            strings[f"results.{result.name}.path"] = self.visible(f"/tekton/results/{result.name}")
+        for index, name in enumerate(step_names(self.req.spec)):
+            exit_file = self.visible(f"/tekton/steps/step-{name}/exitCode")
+            strings[f"steps.step-{name}.exitCode.path"] = exit_file
+            strings[f"steps.{name}.exitCode.path"] = exit_file
+            (self.dirs["/tekton/steps"] / f"step-{name}").mkdir(exist_ok=True)
+            (self.dirs["/tekton/run"] / str(index)).mkdir(exist_ok=True)
+        return param_replacements(self.req.params).merged(Replacements(strings=strings))
+
+    async def run(self, deadline: float | None) -> tuple[Phase, str, str, list[dict[str, Any]]]:
+        replacements = self.replacements()
+        steps = [substitute_model(s, replacements) for s in merge_step_template(self.req.spec)]
+        names = step_names(self.req.spec)
+        states: list[dict[str, Any]] = []
+        outcome: tuple[Phase, str, str] = (
+            "succeeded",
+            reasons.TR_SUCCEEDED,
+            "All Steps have completed executing",
+        )
+        for index, (step, name) in enumerate(zip(steps, names, strict=True)):
+            if outcome[0] != "succeeded":
+                states.append(_skipped_step(name, step))
+                continue
+            phase, reason, message, state = await self._run_step(index, name, step, deadline)
+            states.append(state)
+            if phase != "succeeded":
+                outcome = (phase, reason, message)
+        return (*outcome, states)
+
+    async def _run_step(
+        self, index: int, name: str, step: Step, deadline: float | None
+    ) -> tuple[Phase, str, str, dict[str, Any]]:
+        if step.script is not None:
+            _, argv = materialize_script(step.script, self.dirs["/tekton/scripts"], index, name)
+            argv = [*argv, *(step.args or [])]
+        elif step.command:
+            argv = [*step.command, *(step.args or [])]
+        else:
+            message = (
+                f'step "{name}" has neither script nor command; the image entrypoint of {step.image!r} cannot '
+                "run without a container"
+            )
+            return "failed", reasons.TR_FAILED, message, _skipped_step(name, step)
+        env = {e.name: e.value or "" for e in step.env or [] if e.value_from is None}
+        env.setdefault("HOME", self.visible("/tekton/home"))
+        working_dir = step.working_dir or "/workspace"
+        self._ensure_working_dir(working_dir)
+        step_timeout = parse_duration(step.timeout, field=f"steps[{index}].timeout") if step.timeout else None
+        limit = step_timeout.total_seconds() if step_timeout else None
+        if deadline is not None:
+            remaining = max(0.0, deadline - self.env.clock.monotonic())
+            limit = remaining if limit is None else min(limit, remaining)
+        on_line = self.env.on_line
+        launch = StepLaunch(
+            argv=argv,
+            env=env,
+            working_dir=working_dir,
+            mounts=self.mounts,
+            log_path=self.env.log_path(self.req.name, name),
+            timeout_s=limit,
+        )
+        result = await run_step(
+            launch,
+            self.env.sandbox,
+            cancel=self.cancel.event,
+            on_line=(lambda line: on_line(self.req.name, name, line)) if on_line else None,
+            clock=self.env.clock.now,
+        )
+        exit_dir = self.dirs["/tekton/steps"] / f"step-{name}"
+        (exit_dir / "exitCode").write_text(str(result.exit_code))
+        continued = result.exit_code != 0 and step.on_error == "continue" and result.reason == "Error"
+        state = {
+            "name": name,
+            "container": f"step-{name}",
+            "imageID": step.image or "",
+            "terminated": {
+                "exitCode": result.exit_code,
+                "reason": "Completed" if result.exit_code == 0 else result.reason,
+                "startedAt": rfc3339(result.started_at),
+                "finishedAt": rfc3339(result.finished_at),
+            },
+            "terminationReason": "Continued" if continued else result.reason,
+        }
+        if result.reason == "Cancelled":
+            return "cancelled", self.cancel.reason, self.cancel.message, state
+        if result.reason == "TimeoutExceeded":
+            if deadline is not None and self.env.clock.monotonic() >= deadline - 0.05:
+                timeout = format_duration(self.req.timeout or timedelta(0))
+                return (
+                    "timed_out",
+                    reasons.TR_TIMEOUT,
+                    f'TaskRun "{self.req.name}" failed to finish within "{timeout}"',
+                    state,
+                )
+            return (
+                "failed",
+                reasons.TR_FAILED,
+                f'"step-{name}" exited because the step timeout of {step.timeout} was exceeded',
+                state,
+            )
+        if result.exit_code != 0 and not continued:
+            return "failed", reasons.TR_FAILED, f'"step-{name}" exited with code {result.exit_code}', state
+        return "succeeded", reasons.TR_SUCCEEDED, "", state
+
+    def _ensure_working_dir(self, working_dir: str) -> None:
+        """Tekton creates a step's workingDir; create it inside the mount it falls in (bwrap makes others)."""
+        for mount in sorted(self.mounts, key=lambda m: len(m.target), reverse=True):
+            if working_dir == mount.target or working_dir.startswith(mount.target + "/"):
+                if not mount.read_only:
+                    (mount.host / working_dir[len(mount.target) :].lstrip("/")).mkdir(
+                        parents=True, exist_ok=True
+                    )
+                return
+
+    def collect_results(self) -> tuple[dict[str, ParamValue], str | None]:
+        """Read declared results; returns (results, error message or None)."""
+        results: dict[str, ParamValue] = {}
+        total = 0
+        for declared in self.req.spec.results:
+            path = self.dirs["/tekton/results"] / declared.name
+            if not path.is_file():
+                continue
+            raw = path.read_bytes()
+            total += len(raw)
+            text = raw.decode("utf-8", errors="replace")
+            kind = declared.effective_type
+            if kind == "string":
+                results[declared.name] = text
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                return results, f'result "{declared.name}" is declared as {kind} but is not valid JSON: {exc}'
+            ok = (kind == "array" and isinstance(value, list)) or (
+                kind == "object" and isinstance(value, dict)
+            )
+            if not ok:
+                return (
+                    results,
+                    f'result "{declared.name}" is declared as {kind} but holds {type(value).__name__}',
+                )
+            results[declared.name] = (
+                [str(v) for v in value]
+                if isinstance(value, list)
+                else {str(k): str(v) for k, v in value.items()}
+            )
+        if total > reasons.MAX_RESULT_BYTES:
+            return results, reasons.RESULT_TOO_LARGE_MESSAGE
+        return results, None
+
+
+def _skipped_step(name: str, step: Step) -> dict[str, Any]:
+    return {
+        "name": name,
+        "container": f"step-{name}",
+        "imageID": step.image or "",
+        "terminated": {"exitCode": 1, "reason": "Skipped"},
+        "terminationReason": "Skipped",
+    }
+
+
+def _result_list(spec: TaskSpec, results: Mapping[str, ParamValue]) -> list[dict[str, Any]]:
+    types = {r.name: r.effective_type for r in spec.results}
+    return [{"name": k, "type": types.get(k, "string"), "value": v} for k, v in results.items()]
+
+
+async def execute_taskrun(
+    req: TaskRunRequest, env: ExecEnv, cancel: CancelSignal, *, deadline: float | None = None
+) -> TaskRunOutcome:
+    """Run a TaskRun to completion, retrying as asked. `deadline` (monotonic) bounds it from outside."""
+    clock = env.clock
+    started = clock.now()
+    own_deadline = None
+    if req.timeout and req.timeout.total_seconds() > 0:
+        own_deadline = clock.monotonic() + req.timeout.total_seconds()
+    retries_status: list[dict[str, Any]] = []
+    base = {"podName": f"{req.name}-pod", "taskSpec": req.spec.model_dump(by_alias=True, exclude_none=True)}
+    env.on_status(
+        req.name,
+        {
+            **base,
+            "conditions": [
+                _condition(
+                    "Unknown",
+                    reasons.TR_RUNNING,
+                    "Not all Steps in the Task have finished executing",
+                    started,
+                )
+            ],
+            "startTime": rfc3339(started),
+        },
+    )
+    retry = 0
+    while True:
+        attempt_started = clock.now()
+        limits = [d for d in (own_deadline, deadline) if d is not None]
+        attempt = _Attempt(req, env, retry, cancel)
+        phase, reason, message, steps = await attempt.run(min(limits) if limits else None)
+        results, result_error = attempt.collect_results()
+        if phase == "succeeded" and result_error is not None:
+            phase, reason, message = (
+                "failed",
+                (
+                    reasons.TR_RESULT_TOO_LARGE
+                    if result_error == reasons.RESULT_TOO_LARGE_MESSAGE
+                    else reasons.TR_FAILED
+                ),
+                result_error,
+            )
+        finished = clock.now()
+        status: dict[str, Any] = {
+            **base,
+            "podName": f"{req.name}-pod" + (f"-retry{retry}" if retry else ""),
+            "startTime": rfc3339(attempt_started),
+            "completionTime": rfc3339(finished),
+            "steps": steps,
+        }
+        if results:
+            status["results"] = _result_list(req.spec, results)
+        retryable = phase in ("failed", "timed_out") and retry < req.retries and not cancel.event.is_set()
+        if not retryable:
+            cond = "True" if phase == "succeeded" else "False"
+            status["conditions"] = [_condition(cond, reason, message, finished)]
+            if retries_status:
+                status["retriesStatus"] = retries_status
+            status["startTime"] = rfc3339(started)
+            env.on_status(req.name, status)
+            return TaskRunOutcome(req.name, phase, reason, message, results, status, retry)
+        status["conditions"] = [_condition("False", reason, message, finished)]
+        retries_status.append(status)
+        retry += 1
+        delay = req.backoff.delay(retry)
+        pending = {
+            **base,
+            "startTime": rfc3339(started),
+            "retriesStatus": retries_status,
+            "conditions": [
+                _condition(
+                    "Unknown",
+                    reasons.TR_TO_BE_RETRIED,
+                    f"{message} (retry {retry} of {req.retries} in {delay:g}s)",
+                    finished,
+                )
+            ],
+        }
+        env.on_status(req.name, pending)
+        if delay > 0:
+            await _sleep_unless_cancelled(clock, delay, cancel)
+        if cancel.event.is_set():
+            status = {
+                **pending,
+                "completionTime": rfc3339(clock.now()),
+                "conditions": [_condition("False", cancel.reason, cancel.message, clock.now())],
+            }
+            env.on_status(req.name, status)
+            return TaskRunOutcome(req.name, "cancelled", cancel.reason, cancel.message, {}, status, retry)
+
+
+async def _sleep_unless_cancelled(clock: Clock, seconds: float, cancel: CancelSignal) -> None:
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waiter = asyncio.ensure_future(cancel.event.wait())
+    done, pending = await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    del done
+
+
+def taskrun_dir(run_dir: Path, name: str) -> Path:
+    return run_dir / "taskruns" / name

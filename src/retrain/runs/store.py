@@ -1,0 +1,544 @@
+"""The run store: one SQLite database (WAL) plus a directory per run for workspaces, results and step logs.
+
+Layout: `<home>/retrain.db`; `<home>/runs/<run>/` (the engine's: workspaces, results, scripts);
+`<home>/runs/<run>/logs/<taskrun>/<step>.log`.
+
+Concurrency: each RunStore holds one connection, shared by its threads under a lock (sqlite3 objects are not
+thread-safe) and reopened after a fork. Several processes (`retrain run` started twice at once, the API
+server, the CLI) share the file: every write is either a single statement or a `BEGIN IMMEDIATE`
+transaction, so a writer waits on the busy timeout instead of failing with "database is locked" (a deferred
+transaction that reads and then writes can fail at once in WAL mode, whatever the timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from retrain.errors import Conflict, InvalidInput, Location, NotFound
+from retrain.runs import schema
+from retrain.runs.logs import step_log_file
+from retrain.runs.queries import did_you_mean, list_query
+from retrain.runs.records import (
+    CANCEL_MODES,
+    EVENT_TYPES,
+    FINISHED_STATES,
+    RUN_KINDS,
+    RUN_STATES,
+    AdmissionPlan,
+    CancelMode,
+    Contender,
+    EventRecord,
+    RunKind,
+    RunRecord,
+    RunState,
+    TaskRunRecord,
+    check_name,
+    dump_json,
+    event_from_row,
+    run_from_row,
+    taskrun_from_row,
+    to_iso,
+    utcnow,
+    with_outcome,
+)
+
+__all__ = ["RunStore", "pid_alive"]
+
+# Kubernetes' generateName alphabet: [a-z0-9] without vowels and look-alikes, so no suffix spells a word.
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SUFFIX_LENGTH = 5
+_MAX_PREFIX = 63 - _SUFFIX_LENGTH  # as Kubernetes: the generated name still fits a 63-character label
+INTERRUPTED = "EngineInterrupted"
+REFUSED = "Refused"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists and has not exited (a zombie awaiting its parent counts as exited)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, it belongs to another user
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs: trust the signal
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+class RunStore:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._home = Path(home)
+        (self._home / "runs").mkdir(parents=True, exist_ok=True)
+        self._db_path = self._home / "retrain.db"
+        self._clock = clock
+        self._rng = rng or random.SystemRandom()
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._conn: sqlite3.Connection | None = schema.connect(self._db_path)
+        # Connections inherited through fork() must never be used or closed by the child (SQLite's rule);
+        # they are kept here so that garbage collection does not close them either.
+        self._inherited: list[sqlite3.Connection] = []
+
+    @property
+    def home(self) -> Path:
+        return self._home
+
+    @property
+    def db_path(self) -> Path:
+        return self._db_path
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- runs ---------------------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        name: str,
+        kind: RunKind,
+        manifest: dict[str, Any],
+        pipeline: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        concurrency_key: str | None = None,
+        state: RunState = "Pending",
+        engine_pid: int | None = None,
+    ) -> RunRecord:
+        """Record a new run; Conflict if the name is taken. Pass `engine_pid` when this process runs it."""
+        check_name(name, field="metadata.name")
+        _check_choice(kind, RUN_KINDS, "kind")
+        _check_choice(state, RUN_STATES, "state")
+        labels = dict(labels or {})
+        for key, value in labels.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise InvalidInput(
+                    f"label {key!r}: {value!r} is not a string", location=Location(field="metadata.labels")
+                )
+        now = to_iso(self._clock())
+        with self._write() as conn:
+            taken = conn.execute("SELECT created_at FROM runs WHERE name = ?", (name,)).fetchone()
+            if taken is not None:
+                raise Conflict(
+                    f"a run named {name!r} already exists (created {taken['created_at']})",
+                    hint="choose another name, or use metadata.generateName for a unique one",
+                )
+            conn.execute(
+                "INSERT INTO runs (name, kind, pipeline, state, created_at, started_at, completed_at,"
+                " manifest, labels, concurrency_key, engine_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    kind,
+                    pipeline,
+                    state,
+                    now,
+                    now if state == "Running" else None,
+                    now if state in FINISHED_STATES else None,
+                    dump_json(manifest),
+                    dump_json(labels),
+                    concurrency_key,
+                    engine_pid,
+                ),
+            )
+            row = conn.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
+        return run_from_row(row)
+
+    def unique_name(self, generate_name: str) -> str:
+        """Kubernetes generateName: the prefix (cut to 58 characters) plus 5 random characters, unused here.
+
+        Another process may take the same name before this one creates it (one chance in 14 million);
+        `create_run` then raises Conflict and the caller asks again.
+        """
+        prefix = generate_name[:_MAX_PREFIX]
+        with self._read() as conn:
+            for _ in range(100):
+                suffix = "".join(self._rng.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
+                candidate = check_name(prefix + suffix, field="metadata.generateName")
+                if conn.execute("SELECT 1 FROM runs WHERE name = ?", (candidate,)).fetchone() is None:
+                    return candidate
+        raise Conflict(f"no free name with prefix {prefix!r} after 100 tries", hint="use a longer prefix")
+
+    def mark_started(self, name: str, *, engine_pid: int) -> None:
+        """The engine (process `engine_pid`) runs it now: state Running, started_at set once."""
+        with self._write() as conn:
+            row = self._row(conn, name)
+            if row["state"] in FINISHED_STATES:
+                raise Conflict(f"run {name!r} already ended ({_outcome(row)}); it cannot start again")
+            conn.execute(
+                "UPDATE runs SET state = 'Running', engine_pid = ?, started_at = COALESCE(started_at, ?)"
+                " WHERE name = ?",
+                (engine_pid, to_iso(self._clock()), name),
+            )
+
+    def update_run(
+        self,
+        name: str,
+        *,
+        state: RunState,
+        reason: str | None,
+        status: dict[str, Any],
+        completed: bool = False,
+    ) -> None:
+        """Write the engine's latest status. A finished state (Succeeded/Failed/Cancelled) sets completed_at
+        once, whether or not `completed` is passed; a finished run cannot become active again (Conflict)."""
+        _check_choice(state, RUN_STATES, "state")
+        if completed and state not in FINISHED_STATES:
+            raise InvalidInput(f"run {name!r}: completed=True needs a finished state, not {state!r}")
+        now = to_iso(self._clock())
+        # One statement, no explicit transaction: the engine's hot path (~0.1 ms).
+        with self._read() as conn:
+            updated = conn.execute(
+                "UPDATE runs SET state = ?1, reason = ?2, status = ?3,"
+                " started_at = CASE WHEN ?1 = 'Running' THEN COALESCE(started_at, ?4) ELSE started_at END,"
+                " completed_at = CASE WHEN ?1 IN ('Succeeded', 'Failed', 'Cancelled')"
+                " THEN COALESCE(completed_at, ?4) ELSE completed_at END"
+                " WHERE name = ?5"
+                " AND NOT (state IN ('Succeeded', 'Failed', 'Cancelled') AND ?1 IN ('Pending', 'Running'))",
+                (state, reason, dump_json(status), now, name),
+            ).rowcount
+            if not updated:
+                row = self._row(conn, name)
+                raise Conflict(f"run {name!r} already ended ({_outcome(row)}); it cannot become {state}")
+
+    def get_run(self, name: str) -> RunRecord:
+        with self._read() as conn:
+            return run_from_row(self._row(conn, name))
+
+    def list_runs(
+        self,
+        *,
+        kind: RunKind | None = None,
+        pipeline: str | None = None,
+        state: RunState | None = None,
+        label: Mapping[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs matching every given filter (labels: all pairs must match), newest first."""
+        if limit is not None and limit < 0:
+            raise InvalidInput(f"limit must be 0 or more, not {limit}")
+        sql, args = list_query(kind=kind, pipeline=pipeline, state=state, label=label or {}, limit=limit)
+        with self._read() as conn:
+            return [run_from_row(row) for row in conn.execute(sql, args)]
+
+    # -- task runs and events -----------------------------------------------------------------------------
+
+    def upsert_taskrun(self, rec: TaskRunRecord) -> None:
+        """Insert or replace the task run (run_name, name, retry); its start-order position is kept."""
+        _check_choice(rec.state, RUN_STATES, "state")
+        values = (
+            rec.run_name,
+            rec.name,
+            rec.retry,
+            rec.pipeline_task,
+            rec.state,
+            rec.reason,
+            None if rec.started_at is None else to_iso(rec.started_at),
+            None if rec.completed_at is None else to_iso(rec.completed_at),
+            dump_json(rec.status),
+            dump_json(rec.results),
+        )
+        with self._read() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO taskruns (run_name, name, retry, pipeline_task, state, reason, started_at,"
+                    " completed_at, status, results) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (run_name, name, retry) DO UPDATE SET"
+                    " pipeline_task = excluded.pipeline_task, state = excluded.state,"
+                    " reason = excluded.reason, started_at = excluded.started_at,"
+                    " completed_at = excluded.completed_at, status = excluded.status,"
+                    " results = excluded.results",
+                    values,
+                )
+            except sqlite3.IntegrityError:
+                self._row(conn, rec.run_name)  # raises NotFound with suggestions
+                raise
+
+    def taskruns(self, run_name: str) -> list[TaskRunRecord]:
+        """The run's task runs in start order (not yet started ones last), every retry as its own record."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM taskruns WHERE run_name = ? ORDER BY started_at IS NULL, started_at, seq",
+                (run_name,),
+            ).fetchall()
+            if not rows:
+                self._row(conn, run_name)
+        return [taskrun_from_row(row) for row in rows]
+
+    def add_event(self, run_name: str, type: str, reason: str, message: str) -> None:
+        _check_choice(type, EVENT_TYPES, "event type")
+        with self._read() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO events (run_name, at, type, reason, message) VALUES (?, ?, ?, ?, ?)",
+                    (run_name, to_iso(self._clock()), type, reason, message),
+                )
+            except sqlite3.IntegrityError:
+                self._row(conn, run_name)
+                raise
+
+    def events(self, run_name: str) -> list[EventRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM events WHERE run_name = ? ORDER BY seq", (run_name,)
+            ).fetchall()
+            if not rows:
+                self._row(conn, run_name)
+        return [event_from_row(row) for row in rows]
+
+    # -- cancellation -------------------------------------------------------------------------------------
+
+    def request_cancel(self, name: str, mode: CancelMode) -> None:
+        """Ask the engine to stop the run. A Pending run no engine was told to start ends Cancelled at once.
+
+        Conflict if the run already ended. Asking again replaces the mode (e.g. a graceful stop, then a
+        hard cancel)."""
+        _check_choice(mode, CANCEL_MODES, "cancel mode")
+        with self._write() as conn:
+            row = self._row(conn, name)
+            if row["state"] in FINISHED_STATES:
+                raise Conflict(
+                    f"run {name!r} already ended ({_outcome(row)}); there is nothing to cancel",
+                    hint="`retrain runs list --state Running` shows the runs that can be cancelled",
+                )
+            self._cancel(conn, row, mode)
+
+    def cancel_requested(self, name: str) -> str | None:
+        """The cancel mode asked for, or None; cheap enough for the engine to poll."""
+        with self._read() as conn:
+            row = conn.execute("SELECT cancel_requested FROM runs WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                self._row(conn, name)
+        value: str | None = row["cancel_requested"]
+        return value
+
+    # -- files --------------------------------------------------------------------------------------------
+
+    def run_dir(self, name: str) -> Path:
+        """`<home>/runs/<name>/`, created: the engine keeps workspaces, results and scripts there."""
+        path = self._home / "runs" / check_name(name, field="run name")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def step_log_path(self, run_name: str, taskrun_name: str, step_name: str, *, retry: int = 0) -> Path:
+        """`<run_dir>/logs/<taskrun>/<step>.log` (retry n > 0: `.../<taskrun>/retry-<n>/<step>.log`); the
+        directory is created."""
+        path = step_log_file(self.run_dir(run_name), taskrun_name, step_name, retry)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- housekeeping -------------------------------------------------------------------------------------
+
+    def prune(self, *, keep: int) -> list[str]:
+        """Delete all but the newest `keep` finished runs (rows and run directories). Active runs stay."""
+        if keep < 0:
+            raise InvalidInput(f"keep must be 0 or more, not {keep}")
+        with self._write() as conn:
+            names = [
+                row["name"]
+                for row in conn.execute(
+                    "SELECT name FROM runs WHERE state IN ('Succeeded', 'Failed', 'Cancelled')"
+                    " ORDER BY created_at DESC, seq DESC LIMIT -1 OFFSET ?",
+                    (keep,),
+                )
+            ]
+            conn.executemany("DELETE FROM runs WHERE name = ?", [(n,) for n in names])
+        for name in names:
+            shutil.rmtree(self._home / "runs" / name, ignore_errors=True)
+        return names
+
+    def recover_interrupted(self, *, is_alive: Callable[[int], bool] = pid_alive) -> list[str]:
+        """Fail the runs whose engine process is gone (Pending/Running with a dead engine_pid, or Running with
+        none), and their unfinished task runs, with reason EngineInterrupted. Returns their names."""
+        recovered = []
+        with self._write() as conn:
+            for row in conn.execute("SELECT * FROM runs WHERE state IN ('Pending', 'Running')").fetchall():
+                if _engine_gone(row, is_alive):
+                    self._interrupt(conn, row, "it was marked failed at the next start")
+                    recovered.append(row["name"])
+        return recovered
+
+    def admit_with(
+        self,
+        name: str,
+        key: str,
+        decide: Callable[[Contender, list[Contender]], AdmissionPlan],
+        *,
+        is_alive: Callable[[int], bool] = pid_alive,
+    ) -> AdmissionPlan:
+        """Apply a concurrency policy atomically (the seam `retrain.runs.admission.admit` uses).
+
+        In one write transaction: read the run and the other active runs with `key`, fail those whose engine
+        is gone, ask `decide`, then carry the plan out (cancel requests, admitted flag, or refusal)."""
+        with self._write() as conn:
+            me = self._row(conn, name)
+            if me["state"] in FINISHED_STATES:
+                return AdmissionPlan("refused", f"run {name!r} already ended ({_outcome(me)})")
+            if me["state"] == "Running" or me["admitted"]:
+                return AdmissionPlan("start", f"run {name!r} was already admitted")
+            if me["concurrency_key"] is None:
+                conn.execute("UPDATE runs SET concurrency_key = ? WHERE name = ?", (key, name))
+            elif me["concurrency_key"] != key:
+                raise InvalidInput(
+                    f"run {name!r} has concurrency key {me['concurrency_key']!r}, not {key!r}",
+                    hint="admit a run with the key it was created with",
+                )
+            rows = {}
+            for row in conn.execute(
+                "SELECT * FROM runs WHERE concurrency_key = ? AND name != ?"
+                " AND state IN ('Pending', 'Running')",
+                (key, name),
+            ).fetchall():
+                if row["engine_pid"] is not None and _engine_gone(row, is_alive):
+                    self._interrupt(conn, row, f"it was marked failed when run {name!r} asked to start")
+                else:
+                    rows[row["name"]] = row
+            plan = decide(_contender(me), [_contender(row) for row in rows.values()])
+            for other in plan.cancel:
+                self._cancel(conn, rows[other], "Cancelled")
+            if plan.decision == "start":
+                conn.execute("UPDATE runs SET admitted = 1 WHERE name = ?", (name,))
+            elif plan.decision == "refused":
+                self._finish(conn, me, state="Failed", reason=REFUSED, message=plan.reason, event="Warning")
+        return plan
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for single statements (each its own transaction)."""
+        if os.getpid() != self._pid:
+            self._reopen_after_fork()
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError(f"the run store at {self._db_path} is closed")
+            yield self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (BEGIN IMMEDIATE), so it waits on busy_timeout, never fails."""
+        with self._read() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _reopen_after_fork(self) -> None:
+        self._lock = threading.RLock()
+        if self._conn is not None:
+            self._inherited.append(self._conn)
+            self._conn = schema.connect(self._db_path)
+        self._pid = os.getpid()
+
+    def _row(self, conn: sqlite3.Connection, name: str) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            recent = [r["name"] for r in conn.execute("SELECT name FROM runs ORDER BY seq DESC LIMIT 500")]
+            raise NotFound(f"no run named {name!r} in {self._db_path}", hint=did_you_mean(name, recent))
+        return row
+
+    def _cancel(self, conn: sqlite3.Connection, row: sqlite3.Row, mode: str) -> None:
+        if row["state"] == "Pending" and not row["admitted"]:
+            conn.execute("UPDATE runs SET cancel_requested = ? WHERE name = ?", (mode, row["name"]))
+            message = f'{row["kind"]} "{row["name"]}" was cancelled before it started'
+            self._finish(conn, row, state="Cancelled", reason="Cancelled", message=message, event="Normal")
+            return
+        conn.execute("UPDATE runs SET cancel_requested = ? WHERE name = ?", (mode, row["name"]))
+        conn.execute(
+            "INSERT INTO events (run_name, at, type, reason, message) VALUES (?, ?, 'Normal', ?, ?)",
+            (row["name"], to_iso(self._clock()), "CancelRequested", f"cancel requested ({mode})"),
+        )
+
+    def _finish(
+        self, conn: sqlite3.Connection, row: sqlite3.Row, *, state: str, reason: str, message: str, event: str
+    ) -> None:
+        """End a run from the store's side (not the engine's): state, Succeeded=False condition, event."""
+        at = self._clock()
+        status = with_outcome(json.loads(row["status"]), reason=reason, message=message, at=at)
+        conn.execute(
+            "UPDATE runs SET state = ?, reason = ?, status = ?, completed_at = COALESCE(completed_at, ?)"
+            " WHERE name = ?",
+            (state, reason, dump_json(status), to_iso(at), row["name"]),
+        )
+        conn.execute(
+            "INSERT INTO events (run_name, at, type, reason, message) VALUES (?, ?, ?, ?, ?)",
+            (row["name"], to_iso(at), event, reason, message),
+        )
+
+    def _interrupt(self, conn: sqlite3.Connection, row: sqlite3.Row, when: str) -> None:
+        pid = row["engine_pid"]
+        if pid is None:
+            message = f"the run was Running but no engine process was recorded for it; {when}"
+        else:
+            message = f"the engine process {pid} stopped before the run finished; {when}"
+        self._finish(conn, row, state="Failed", reason=INTERRUPTED, message=message, event="Warning")
+        at = self._clock()
+        for tr in conn.execute(
+            "SELECT seq, status FROM taskruns WHERE run_name = ? AND state IN ('Pending', 'Running')",
+            (row["name"],),
+        ).fetchall():
+            status = with_outcome(json.loads(tr["status"]), reason=INTERRUPTED, message=message, at=at)
+            conn.execute(
+                "UPDATE taskruns SET state = 'Failed', reason = ?, status = ?,"
+                " completed_at = COALESCE(completed_at, ?) WHERE seq = ?",
+                (INTERRUPTED, dump_json(status), to_iso(at), tr["seq"]),
+            )
+
+
+def _engine_gone(row: sqlite3.Row, is_alive: Callable[[int], bool]) -> bool:
+    pid: int | None = row["engine_pid"]
+    if pid is None:
+        return bool(row["state"] == "Running")
+    return not is_alive(pid)
+
+
+def _contender(row: sqlite3.Row) -> Contender:
+    return Contender(
+        name=row["name"],
+        seq=row["seq"],
+        state=row["state"],
+        admitted=bool(row["admitted"]),
+        cancel_requested=row["cancel_requested"] is not None,
+    )
+
+
+def _outcome(row: sqlite3.Row) -> str:
+    return row["state"] if row["reason"] in (None, row["state"]) else f"{row['state']}: {row['reason']}"
+
+
+def _check_choice(value: str, choices: frozenset[str], what: str) -> None:
+    if value not in choices:
+        raise InvalidInput(f"unknown {what} {value!r}", hint=f"use one of {', '.join(sorted(choices))}")
