@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,8 +17,9 @@ import pytest
 
 from retrain.engine import process
 from retrain.engine.process import StepLaunch, StepOutcome, run_step
-from retrain.engine.sandbox import InvalidInput, Mount, Sandbox, detect_sandbox
+from retrain.engine.sandbox import Mount, Sandbox, detect_sandbox
 from retrain.engine.scripts import materialize_script
+from retrain.errors import InvalidInput
 
 
 @pytest.fixture(params=["bwrap", "host"])
@@ -129,7 +131,7 @@ def _all_gone(text: str, within_s: float = 5.0) -> bool:
     return True
 
 
-# --- paths, shells, args, env --------------------------------------------------------------------------------
+# --- paths, shells, args, env -------------------------------------------------------------------------------
 
 
 def test_container_paths_are_visible_under_bwrap(tmp_path: Path, bwrap: Sandbox) -> None:
@@ -207,14 +209,14 @@ def test_env_is_honoured_and_the_host_env_does_not_leak(step: Step, monkeypatch:
     assert env["GREETING"] == "hello world"
     assert env["RETRAIN_DATA_HOME"] == "/data/home"
     assert env["HOME"] == step.visible("/tekton/home")
-    assert env["PATH"].split(":")[0] == str(Path(os.sys.executable).parent)  # type: ignore[attr-defined]
+    assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
     assert "HOST_SECRET_FOR_TEST" not in env
     assert set(env) - {"PWD", "SHLVL", "_", "OLDPWD"} <= {
         "GREETING", "RETRAIN_DATA_HOME", "HOME", "PATH", "LANG", "LC_ALL", "TZ", process.TAG_VAR,
     }  # fmt: skip
 
 
-# --- exit codes, logs ------------------------------------------------------------------------------------------
+# --- exit codes, logs ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -268,7 +270,7 @@ def test_a_command_that_cannot_start_is_an_error(tmp_path: Path) -> None:
     assert "cannot start" in step.log.read_text()
 
 
-# --- ending a step ---------------------------------------------------------------------------------------------
+# --- ending a step ------------------------------------------------------------------------------------------
 
 
 def _tree_script(marker: str, *, foreground: bool = True) -> str:
@@ -276,7 +278,7 @@ def _tree_script(marker: str, *, foreground: bool = True) -> str:
     # happened before the step is ended), and a foreground grandchild.
     return (
         f"sleep {marker} &\n"
-        f"setsid sh -c 'echo $$ > \"$HOME/escaped.pid\"; exec sleep {marker}' > /dev/null 2>&1 < /dev/null &\n"
+        f"setsid sh -c 'echo $$ > \"$HOME/escaped.pid\"; exec sleep {marker}' >/dev/null 2>&1 </dev/null &\n"
         'until [ -s "$HOME/escaped.pid" ]; do sleep 0.01; done\n'
         "echo started\n" + (f"sh -c 'sleep {marker}'\n" if foreground else "")
     )

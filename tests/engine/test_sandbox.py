@@ -31,7 +31,7 @@ def fresh_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sandbox_module, "_host_warning_given", False)
 
 
-# --- environment -------------------------------------------------------------------------------------------
+# --- environment --------------------------------------------------------------------------------------------
 
 
 def test_environment_is_a_small_base_plus_retrain_vars_plus_the_step_env() -> None:
@@ -59,7 +59,7 @@ def test_standard_path_follows_the_venv() -> None:
     assert STANDARD_PATH == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-# --- bwrap command line ------------------------------------------------------------------------------------
+# --- bwrap command line -------------------------------------------------------------------------------------
 
 
 def _bwrap(tmp_path: Path) -> BwrapSandbox:
@@ -129,7 +129,7 @@ def test_bwrap_shows_a_shell_that_accepts_double_brackets_at_bin_sh() -> None:
         assert Path(argv[at - 1]).name in ("bash", "busybox")
 
 
-# --- host mode ---------------------------------------------------------------------------------------------
+# --- host mode ----------------------------------------------------------------------------------------------
 
 
 def test_host_visible_path_is_the_real_path_and_container_working_dirs_are_translated(tmp_path: Path) -> None:
@@ -160,7 +160,10 @@ def test_host_mode_runs_sh_scripts_with_bash_in_posix_mode(tmp_path: Path) -> No
     bash_script = tmp_path / "c"
     bash_script.write_text("#!/bin/bash\n")
     host = HostSandbox()
-    wrap = lambda argv: host.wrap(argv, mounts=[], working_dir="/", env={})[0]  # noqa: E731
+
+    def wrap(argv: list[str]) -> list[str]:
+        return host.wrap(argv, mounts=[], working_dir="/", env={})[0]
+
     assert wrap([str(sh_script), "x"]) == [bash, "--posix", str(sh_script), "x"]
     assert wrap([str(env_sh)]) == [bash, "--posix", str(env_sh)]
     assert wrap(["sh", "-c", "[[ 1 ]]"]) == [bash, "--posix", "-c", "[[ 1 ]]"]
@@ -168,7 +171,7 @@ def test_host_mode_runs_sh_scripts_with_bash_in_posix_mode(tmp_path: Path) -> No
     assert wrap(["echo", "sh"]) == ["echo", "sh"]
 
 
-# --- detection ---------------------------------------------------------------------------------------------
+# --- detection ----------------------------------------------------------------------------------------------
 
 
 def test_host_mode_says_once_what_it_cannot_honour(
@@ -223,7 +226,7 @@ def test_auto_chooses_bwrap_when_it_works_and_tries_only_once(monkeypatch: pytes
         return real_run(argv, **kwargs)  # type: ignore[call-overload, no-any-return]
 
     sandbox_module._trial.cache_clear()
-    monkeypatch.setattr(sandbox_module.subprocess, "run", counting_run)
+    monkeypatch.setattr(subprocess, "run", counting_run)
     first = detect_sandbox()
     second = detect_sandbox()
     if first.mode == "host":

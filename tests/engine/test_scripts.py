@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
+import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from retrain.engine import scripts
 from retrain.engine.scripts import DEFAULT_PREAMBLE, materialize_script, read_shebang, script_text
 from retrain.errors import InvalidInput
 
@@ -63,7 +63,7 @@ def test_materialize_never_overwrites_an_existing_script(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     letters: Iterator[str] = iter("bbbbb" + "bbbbb" + "ccccc")
-    monkeypatch.setattr(scripts.secrets, "choice", lambda _alphabet: next(letters))
+    monkeypatch.setattr(secrets, "choice", lambda _alphabet: next(letters))
     first, _ = materialize_script("echo one", tmp_path, 0, "s")
     second, _ = materialize_script("echo two", tmp_path, 0, "s")
     assert (first.name, second.name) == ("script-0-bbbbb", "script-0-ccccc")

@@ -57,14 +57,19 @@ spec:
 
 
 def test_loads_documents_with_lines_and_positions() -> None:
-    text = "# leading comment\n---\n" + PIPELINE_RUN + "---\n" + yaml(
-        """
+    text = (
+        "# leading comment\n---\n"
+        + PIPELINE_RUN
+        + "---\n"
+        + yaml(
+            """
         apiVersion: tekton.dev/v1
         kind: Task
         metadata: {name: check-task}
         spec:
           steps: [{name: s, script: "true"}]
         """
+        )
     )
     result = load_text(text, "f.yaml")
     assert [type(d.obj) for d in result.documents] == [PipelineRun, Task]
@@ -172,7 +177,9 @@ def test_unknown_field_with_did_you_mean() -> None:
     assert err.location.field == "spec.pipelineSpec.tasks[0].taskSpec.steps[0].onErorr"
     assert err.message == "unknown field 'onErorr'"
     assert err.hint == "did you mean 'onError'?"
-    assert str(err).startswith("p.yaml:12: spec.pipelineSpec.tasks[0].taskSpec.steps[0].onErorr: unknown field")
+    assert str(err).startswith(
+        "p.yaml:12: spec.pipelineSpec.tasks[0].taskSpec.steps[0].onErorr: unknown field"
+    )
 
 
 def test_unknown_field_without_close_match_lists_allowed_fields() -> None:
@@ -210,7 +217,10 @@ def test_several_problems_are_all_reported_in_line_order() -> None:
                 - {input: x, operator: inn, values: [y]}
         """
     )
-    got = [(e.location.line if e.location else None, e.location.field if e.location else None, e.message) for e in errs]
+    got = [
+        (e.location.line if e.location else None, e.location.field if e.location else None, e.message)
+        for e in errs
+    ]
     assert got == [
         (7, "spec.tasks[0].retries", "wrong type: expected an integer, got the string 'many'"),
         (

@@ -86,7 +86,13 @@ def test_substitute_string_leaves_whole_arrays_inside_strings() -> None:
 
 
 def test_substitute_list_expands_isolated_arrays() -> None:
-    items = ["$(params.a[*])", "--x=$(params.x)", "$(params.a)", "$(tasks.t.results.list[*])", "$(params.o[*])"]
+    items = [
+        "$(params.a[*])",
+        "--x=$(params.x)",
+        "$(params.a)",
+        "$(tasks.t.results.list[*])",
+        "$(params.o[*])",
+    ]
     assert substitute_list(items, R) == ["1", "2", "--x=X", "1", "2", "p", "q", "r", "$(params.o[*])"]
 
 
@@ -166,5 +172,7 @@ def test_substitute_model_does_not_widen_plain_string_fields() -> None:
 
 
 def test_substitute_model_recurses_into_opaque_json() -> None:
-    step = Step(name="s", script="x", security_context={"runAsUser": "$(params.x)", "list": [{"k": "$(params.x)"}]})
+    step = Step(
+        name="s", script="x", security_context={"runAsUser": "$(params.x)", "list": [{"k": "$(params.x)"}]}
+    )
     assert substitute_model(step, R).security_context == {"runAsUser": "X", "list": [{"k": "X"}]}

@@ -111,7 +111,9 @@ class FeatureContract:
             raise bad("width", f"the number of feature names ({len(features)})")
         if not isinstance(grid, int) or isinstance(grid, bool) or grid <= 0:
             raise bad("grid_seconds", "a positive integer")
-        if horizon is not None and (not isinstance(horizon, int) or isinstance(horizon, bool) or horizon <= 0):
+        if horizon is not None and (
+            not isinstance(horizon, int) or isinstance(horizon, bool) or horizon <= 0
+        ):
             raise bad("horizon_minutes", "null or a positive integer")
         return cls(model, features, grid, dtype, targets, horizon)
 

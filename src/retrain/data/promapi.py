@@ -79,7 +79,12 @@ class PrometheusClient:
         chunk_start = start
         while chunk_start <= end:
             chunk_end = min(end, chunk_start + (MAX_POINTS_PER_QUERY - 1) * step_s)
-            params = {"query": query, "start": _num(chunk_start), "end": _num(chunk_end), "step": _num(step_s)}
+            params = {
+                "query": query,
+                "start": _num(chunk_start),
+                "end": _num(chunk_end),
+                "step": _num(step_s),
+            }
             for item in self._matrix(self._get("/api/v1/query_range", params, query, field), query, field):
                 key = tuple(sorted(item.labels.items()))
                 merged.setdefault(key, {}).update(item.samples)

@@ -64,7 +64,9 @@ def queries_for(model: str, settings: PrometheusSettings) -> dict[str, str]:
     defaults = dict(DEFAULT_QUERIES[builtin_contract(model).model])
     for metric in settings.queries:
         if metric not in defaults:
-            raise unknown_name(f"metric of {model}", metric, list(defaults), field=f"prometheus.queries.{metric}")
+            raise unknown_name(
+                f"metric of {model}", metric, list(defaults), field=f"prometheus.queries.{metric}"
+            )
     return defaults | dict(settings.queries)
 
 
@@ -132,7 +134,9 @@ def to_grid(values: pd.Series, start: float, stop: float, step_s: float, grid_s:
         # Hold each sample for less than one query step, so a missing sample leaves NaN behind.
         tolerance = pd.Timedelta(seconds=step_s) - pd.Timedelta(milliseconds=1)
         return present.reindex(points, method="ffill", tolerance=tolerance)
-    binned = present.resample(pd.Timedelta(seconds=grid_s), closed="right", label="right", origin="epoch").mean()
+    binned = present.resample(
+        pd.Timedelta(seconds=grid_s), closed="right", label="right", origin="epoch"
+    ).mean()
     return binned.reindex(points)
 
 

@@ -98,7 +98,8 @@ class PrometheusSettings:
             )
         if self.client_key_file is not None and self.client_cert_file is None:
             raise InvalidInput(
-                "a client key needs a client certificate", location=Location(field="prometheus.client_key_file")
+                "a client key needs a client certificate",
+                location=Location(field="prometheus.client_key_file"),
             )
         for name, value in (("step_s", self.step_s), ("timeout_s", self.timeout_s)):
             if not math.isfinite(value) or value <= 0:
@@ -202,4 +203,6 @@ def _flag(text: str, name: str) -> bool:
         return False
     if text in ("1", "true", "yes", "on"):
         return True
-    raise InvalidInput(f"{name}={text!r} is not a boolean", location=Location(field=name), hint="use true or false")
+    raise InvalidInput(
+        f"{name}={text!r} is not a boolean", location=Location(field=name), hint="use true or false"
+    )

@@ -33,7 +33,9 @@ _RATIO_METRICS = ("node_cpu_utilization", "node_memory_utilization")
 
 def grid_index(start: datetime, periods: int, step_s: int) -> pd.DatetimeIndex:
     """`periods` UTC timestamps `step_s` apart, the first at `start`."""
-    return pd.date_range(pd.Timestamp(start), periods=periods, freq=pd.Timedelta(seconds=step_s), name="timestamp")
+    return pd.date_range(
+        pd.Timestamp(start), periods=periods, freq=pd.Timedelta(seconds=step_s), name="timestamp"
+    )
 
 
 def synthetic_frame(model: str, start: datetime, periods: int, settings: SyntheticSettings) -> pd.DataFrame:
@@ -47,7 +49,7 @@ def synthetic_frame(model: str, start: datetime, periods: int, settings: Synthet
 def _clock(index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hour of day, weekday flag and a smooth business-hours bump (peak 13:30, weekdays only)."""
     hours = np.asarray(index.hour + index.minute / 60.0, dtype=np.float64)
-    weekday = np.asarray(index.dayofweek < 5, dtype=np.float64)
+    weekday = np.asarray(index.day_of_week < 5, dtype=np.float64)
     business = np.exp(-(((hours - 13.5) / 3.0) ** 2)) * weekday
     return hours, weekday, business
 

@@ -80,22 +80,23 @@ def resolve_params(
 
 
 def param_replacements(values: Mapping[str, ParamValue], prefix: str = "params") -> Replacements:
-    """`$(params.x)`, `$(params.a[i])`, `$(params.a[*])`, `$(params.o.key)` and `$(params.o[*])`."""
+    """`$(params.x)`, `$(params.a[i])`, `$(params.a[*])`, `$(params.o.key)` and `$(params.o[*])`.
+
+    For `params`, Tekton still accepts the pre-v1 spelling `$(inputs.params.x)`, so it is offered too."""
     strings: dict[str, str] = {}
     arrays: dict[str, list[str]] = {}
     objects: dict[str, dict[str, str]] = {}
+    prefixes = [prefix, "inputs.params"] if prefix == "params" else [prefix]
     for name, value in values.items():
-        key = f"{prefix}.{name}"
-        if isinstance(value, str):
-            strings[key] = value
-        elif isinstance(value, list):
-            arrays[key] = list(value)
-            for index, item in enumerate(value):
-                strings[f"{key}[{index}]"] = item
-        else:
-            objects[key] = dict(value)
-            for item_key, item in value.items():
-                strings[f"{key}.{item_key}"] = item
+        for key in (f"{p}.{name}" for p in prefixes):
+            if isinstance(value, str):
+                strings[key] = value
+            elif isinstance(value, list):
+                arrays[key] = list(value)
+                strings.update({f"{key}[{i}]": item for i, item in enumerate(value)})
+            else:
+                objects[key] = dict(value)
+                strings.update({f"{key}.{k}": item for k, item in value.items()})
     return Replacements(strings=strings, arrays=arrays, objects=objects)
 
 
@@ -111,3 +112,4 @@ def check_array_indexing(references: Sequence[str], values: Mapping[str, ParamVa
                 reasons.PR_PARAM_ARRAY_INDEXING_INVALID,
                 f'{owner} references $({ref}) but param "{name}" has only {len(value)} items',
             )
+

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from retrain.engine import reasons
 from retrain.engine.backoff import NO_BACKOFF, Backoff
 from retrain.engine.clock import Clock, rfc3339
+from retrain.engine.images import entrypoint_argv, known_images
 from retrain.engine.params import param_replacements
 from retrain.engine.process import StepLaunch, run_step
 from retrain.engine.sandbox import Mount, Sandbox
@@ -126,12 +127,13 @@ class _Attempt:
             d.mkdir(parents=True, exist_ok=True)
         self.mounts: list[Mount] = [Mount(host, target) for target, host in self.dirs.items()]
         decls = {d.name: d for d in req.spec.workspaces}
+        self.workspace_targets: dict[str, str] = {}
         for name, ws in req.workspaces.items():
-            if ws.host is None:
-                continue
             decl = decls.get(name)
             target = (decl.mount_path if decl and decl.mount_path else None) or f"/workspace/{name}"
-            self.mounts.append(Mount(ws.host, target, read_only=ws.read_only))
+            self.workspace_targets[name] = target
+            if ws.host is not None:
+                self.mounts.append(Mount(ws.host, target, read_only=ws.read_only))
 
     def visible(self, target: str) -> str:
         """The path the step must be told for a container path under one of the mounts."""
@@ -149,7 +151,7 @@ class _Attempt:
         strings["context.task.retry-count"] = str(self.retry)
         strings["context.taskRun.retry-count"] = str(self.retry)
         for name, ws in self.req.workspaces.items():
-            target = next((m.target for m in self.mounts if m.host == ws.host), f"/workspace/{name}")
+            target = self.workspace_targets[name]
             strings[f"workspaces.{name}.path"] = self.visible(target) if ws.host else ""
             strings[f"workspaces.{name}.bound"] = "true" if ws.bound else "false"
             strings[f"workspaces.{name}.claim"] = ws.claim
@@ -161,6 +163,9 @@ class _Attempt:
             strings[f"steps.step-{name}.exitCode.path"] = exit_file
             strings[f"steps.{name}.exitCode.path"] = exit_file
             (self.dirs["/tekton/steps"] / f"step-{name}").mkdir(exist_ok=True)
+            alias = self.dirs["/tekton/steps"] / str(index)  # Tekton links /tekton/steps/<index> too
+            if not alias.is_symlink():
+                alias.symlink_to(f"step-{name}")
             (self.dirs["/tekton/run"] / str(index)).mkdir(exist_ok=True)
         return param_replacements(self.req.params).merged(Replacements(strings=strings))
 
@@ -193,11 +198,14 @@ class _Attempt:
         elif step.command:
             argv = [*step.command, *(step.args or [])]
         else:
-            message = (
-                f'step "{name}" has neither script nor command; the image entrypoint of {step.image!r} cannot '
-                "run without a container"
-            )
-            return "failed", reasons.TR_FAILED, message, _skipped_step(name, step)
+            known = entrypoint_argv(step.image, step.args or [])
+            if known is None:
+                message = (
+                    f'step "{name}" has neither script nor command, and the entrypoint of image {step.image!r} '
+                    f"is not known locally (known: {', '.join(known_images())}); add command: or script:"
+                )
+                return "failed", reasons.TR_FAILED, message, _skipped_step(name, step)
+            argv = known
         env = {e.name: e.value or "" for e in step.env or [] if e.value_from is None}
         env.setdefault("HOME", self.visible("/tekton/home"))
         working_dir = step.working_dir or "/workspace"

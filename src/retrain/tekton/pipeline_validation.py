@@ -91,9 +91,11 @@ def validate_pipeline_spec(
     try:
         build_dag(spec, where=where, path=path)
     except InvalidInput as exc:
-        if not any(INVALID_GRAPH in p.message for p in report.problems):
+        # An unknown task is already reported, at the same field, by the checks above.
+        reported = {p.location.field for p in report.problems if p.location}
+        if not (exc.location and exc.location.field in reported):
             report.problems.append(exc)
-    return report.problems
+    return report.in_line_order()
 
 
 @dataclass(frozen=True)

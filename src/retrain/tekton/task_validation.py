@@ -39,6 +39,10 @@ class Report:
         location = self.where.location(field_path) if self.where else Location(field=field_path)
         self.problems.append(InvalidInput(message, location=location, hint=hint))
 
+    def in_line_order(self) -> list[InvalidInput]:
+        """The problems in document order (stable: same-line problems keep the order they were found in)."""
+        return sorted(self.problems, key=lambda e: (e.location.line if e.location else None) or 0)
+
 
 def check_unique(report: Report, names: Iterable[tuple[FieldPath, str | None]], what: str) -> None:
     seen: set[str] = set()
@@ -140,7 +144,7 @@ def validate_task_spec(
     for name, value in scanned:
         for rel, text, ref in iter_references(value, (name,)):
             _check_task_reference(report, scope, rel, text, ref)
-    return report.problems
+    return report.in_line_order()
 
 
 @dataclass(frozen=True)
