@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# The main job on the embedded default: the local engine runs a bundled Tekton v1 pipeline end to end.
 demo: $(STAMP)
-	$(BIN)/python -m retrain.cli.demo
+	$(BIN)/retrain run -f examples/demo-pipelinerun.yaml --home .retrain/demo
+	$(BIN)/retrain runs list --home .retrain/demo --limit 5
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

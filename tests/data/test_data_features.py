@@ -34,7 +34,9 @@ def anomaly_raw(cpu: list[float]) -> pd.DataFrame:
 def test_derived_values_of_one_metric_by_hand() -> None:
     cpu = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
     features = anomaly_features(anomaly_raw(cpu))
-    col = {d: features[f"node_cpu_utilization_{d}"].tolist() for d in ("value", "mean_5m", "min_5m", "max_5m")}
+    col = {
+        d: features[f"node_cpu_utilization_{d}"].tolist() for d in ("value", "mean_5m", "min_5m", "max_5m")
+    }
     assert col["value"] == cpu
     assert col["mean_5m"] == [1.0, 1.5, 7 / 3, 3.75, 6.2, 12.4, 24.8]
     assert col["min_5m"] == [1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 4.0]
@@ -47,7 +49,9 @@ def test_derived_values_of_one_metric_by_hand() -> None:
     assert features["node_cpu_utilization_lag_5"].tolist() == [0.0] * 5 + cpu[:2]
     assert features["node_cpu_utilization_diff"].tolist() == [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
     assert features["node_cpu_utilization_pct_change"].tolist() == [0.0] + [1.0] * 6
-    assert (features["pod_cpu_usage_pct_change"] == 0.0).all() and (features["pod_cpu_usage_mean_5m"] == 1.0).all()
+    assert (features["pod_cpu_usage_pct_change"] == 0.0).all() and (
+        features["pod_cpu_usage_mean_5m"] == 1.0
+    ).all()
 
 
 def test_fill_rules_gaps_forward_then_back_filled_inf_and_nan_to_zero() -> None:
@@ -59,6 +63,7 @@ def test_fill_rules_gaps_forward_then_back_filled_inf_and_nan_to_zero() -> None:
     features = anomaly_features(frame)
     assert features["node_cpu_utilization_value"].tolist() == [0.5, 0.5, 0.5, 0.5, 0.5, 0.7, 0.7]
     assert (features["pod_memory_usage_value"] == 0.0).all()
+    assert (features["pod_memory_usage_pct_change"] == 0.0).all()
     # a change from 0 is infinite: it becomes 0, and so does 0/0
     assert features["container_restart_count_pct_change"].tolist() == [0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0]
     assert np.isfinite(features.to_numpy()).all()
@@ -97,7 +102,9 @@ def test_forecast_needs_more_rows_than_the_horizon() -> None:
 def test_windows_and_lags_never_reach_across_a_source_seam() -> None:
     values = {m: [1.0] * 4 + [100.0] * 4 for m in ANOMALY_METRICS}
     frame = raw(values, source=["synthetic"] * 4 + ["prometheus"] * 4)
-    frame.loc[frame.index[4], "node_cpu_utilization"] = math.nan  # first real row missing: back-filled, not 1.0
+    frame.loc[frame.index[4], "node_cpu_utilization"] = (
+        math.nan
+    )  # first real row missing: back-filled, not 1.0
     features = anomaly_features(frame)
     assert features["node_cpu_utilization_value"].tolist() == [1.0] * 4 + [100.0] * 4
     assert features["pod_cpu_usage_diff"].tolist() == [0.0] * 8  # no jump of 99 at the seam

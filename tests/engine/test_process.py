@@ -160,6 +160,14 @@ def test_read_only_mount_rejects_writes_under_bwrap(tmp_path: Path, bwrap: Sandb
     assert not (tmp_path / "src" / "file").exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root step could try to remount")
+def test_a_root_step_cannot_remount_a_read_only_workspace(tmp_path: Path, bwrap: Sandbox) -> None:
+    step = Step(tmp_path, bwrap)
+    outcome = step.run(step.launch("mount -o remount,rw,bind /workspace/source\ntouch /workspace/source/f"))
+    assert outcome.exit_code != 0
+    assert not (tmp_path / "src" / "f").exists()
+
+
 def test_visible_paths_work_in_every_mode(step: Step) -> None:
     results = step.visible("/tekton/results")
     outcome = step.run(step.launch(f"printf 42 > {results}/answer\n"))
@@ -261,6 +269,11 @@ def test_real_clock_is_timezone_aware_utc(step: Step) -> None:
     outcome = step.run(step.launch("true"))
     assert outcome.started_at.tzinfo is UTC
     assert outcome.started_at <= outcome.finished_at
+
+
+def test_a_step_with_nothing_to_run_is_invalid(step: Step) -> None:
+    with pytest.raises(InvalidInput, match="nothing to run"):
+        step.run(step.launch(argv=[]))
 
 
 def test_a_command_that_cannot_start_is_an_error(tmp_path: Path) -> None:

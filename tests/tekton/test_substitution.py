@@ -153,8 +153,13 @@ def test_substitute_model_widens_param_values_to_arrays_and_objects() -> None:
     )
     out = substitute_model(task, R)
     values = {p.name: p.value for p in out.params}
-    assert values == {"arr": ["1", "2"], "obj": {"url": "u", "commit": "c"}, "str": "vX", "list": ["1", "2", "z"],
-                      "map": {"k": "7"}}  # fmt: skip
+    assert values == {
+        "arr": ["1", "2"],
+        "obj": {"url": "u", "commit": "c"},
+        "str": "vX",
+        "list": ["1", "2", "z"],
+        "map": {"k": "7"},
+    }
     assert out.when[0].input == "X" and out.when[0].values == ["1", "2"]
     assert out.matrix is not None and out.matrix.params[0].value == ["p", "q", "r"]
     assert out.task_ref is not None and out.task_ref.params[0].value == "X"

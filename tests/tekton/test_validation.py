@@ -7,7 +7,7 @@ import pytest
 
 from retrain.errors import InvalidInput
 from retrain.tekton.loader import Document, load_files, load_text
-from retrain.tekton.model import Pipeline, PipelineSpec, Task, TaskSpec
+from retrain.tekton.model import Pipeline, PipelineRun, PipelineSpec, Task, TaskSpec
 from retrain.tekton.validation import (
     INVALID_GRAPH,
     Dag,
@@ -25,18 +25,24 @@ def load_one(text: str) -> Document:
     return doc
 
 
+def with_header(kind: str, spec: str) -> str:
+    """A document of `kind` whose spec starts on line 5."""
+    body = textwrap.indent(textwrap.dedent(spec).lstrip("\n"), "  ")
+    return f"apiVersion: tekton.dev/v1\nkind: {kind}\nmetadata: {{name: x}}\nspec:\n{body}"
+
+
 def task_problems(spec: str) -> list[tuple[int | None, str | None, str]]:
-    doc = load_one("apiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: t}\nspec:\n" + textwrap.indent(
-        textwrap.dedent(spec).lstrip("\n"), "  "))  # fmt: skip
+    doc = load_one(with_header("Task", spec))
     assert isinstance(doc.obj, Task)
     found = validate_task_spec(doc.obj.spec, where=doc.source, path="spec")
-    return [(e.location.line if e.location else None, e.location.field if e.location else None, e.message)
-            for e in found]  # fmt: skip
+    return [
+        (e.location.line, e.location.field, e.message) if e.location else (None, None, e.message)
+        for e in found
+    ]
 
 
 def pipeline_problems(spec: str) -> list[InvalidInput]:
-    doc = load_one("apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n" + textwrap.indent(
-        textwrap.dedent(spec).lstrip("\n"), "  "))  # fmt: skip
+    doc = load_one(with_header("Pipeline", spec))
     assert isinstance(doc.obj, Pipeline)
     return validate_pipeline_spec(doc.obj.spec, where=doc.source, path="spec")
 
@@ -342,22 +348,27 @@ def dag_of(tasks: list[dict[str, object]], finally_: list[dict[str, object]] | N
     return build_dag(spec)
 
 
+def ref(name: str, **extra: object) -> dict[str, object]:
+    return {"name": name, "taskRef": {"name": "t"}, **extra}
+
+
 def test_dag_edges_order_and_downstream() -> None:
+    when_blessed = [{"input": "$(tasks.check.results.verdict)", "operator": "in", "values": ["blessed"]}]
     dag = dag_of(
         [
-            {"name": "train", "taskRef": {"name": "t"}},
-            {"name": "lint", "taskRef": {"name": "t"}},
-            {"name": "check", "taskRef": {"name": "t"},
-             "params": [{"name": "v", "value": "$(tasks.train.results.version)"}]},
-            {"name": "deploy", "taskRef": {"name": "t"},
-             "when": [{"input": "$(tasks.check.results.verdict)", "operator": "in", "values": ["blessed"]}]},
-            {"name": "verify", "taskRef": {"name": "t"}, "runAfter": ["deploy", "lint"]},
-            {"name": "sweep", "taskRef": {"name": "t"},
-             "matrix": {"params": [{"name": "x", "value": "$(tasks.lint.results.list[*])"}]}},
-            {"name": "show", "taskSpec": {"steps": [{"name": "s", "script": "echo $(tasks.train.results.v)"}]}},
+            ref("train"),
+            ref("lint"),
+            ref("check", params=[{"name": "v", "value": "$(tasks.train.results.version)"}]),
+            ref("deploy", when=when_blessed),
+            ref("verify", runAfter=["deploy", "lint"]),
+            ref("sweep", matrix={"params": [{"name": "x", "value": "$(tasks.lint.results.list[*])"}]}),
+            {
+                "name": "show",
+                "taskSpec": {"steps": [{"name": "s", "script": "echo $(tasks.train.results.v)"}]},
+            },
         ],
-        [{"name": "rollback", "taskRef": {"name": "t"}, "params": [{"name": "s", "value": "$(tasks.verify.status)"}]}],
-    )  # fmt: skip
+        [ref("rollback", params=[{"name": "s", "value": "$(tasks.verify.status)"}])],
+    )
     assert dag.tasks == ("train", "lint", "check", "deploy", "verify", "sweep", "show")
     assert dag.deps["check"] == frozenset({"train"})
     assert dag.deps["deploy"] == frozenset({"check"})
@@ -415,12 +426,14 @@ def test_validate_object_propagates_run_params_and_workspaces() -> None:
                     - {name: s, script: "echo $(params.HELLO) > $(workspaces.shared.path)/x"}
         """
     )
+    assert isinstance(doc.obj, PipelineRun)
     assert validate_object(doc.obj, where=doc.source) == []
-    assert isinstance(doc.obj.spec, type(doc.obj.spec))
-    bare = doc.obj.model_copy(
-        update={"spec": doc.obj.spec.model_copy(update={"params": [], "workspaces": []})}
-    )
-    assert len(validate_object(bare, where=doc.source)) == 2
+    bare_spec = doc.obj.spec.model_copy(update={"params": [], "workspaces": []})
+    bare = doc.obj.model_copy(update={"spec": bare_spec})
+    assert messages(validate_object(bare, where=doc.source)) == [
+        "$(params.HELLO) names an undeclared param",
+        "$(workspaces.shared.path) names an undeclared workspace",
+    ]
 
 
 @pytest.mark.conformance

@@ -23,7 +23,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """retrain: local Tekton engine, model registry, gate, serving and triggers."""
 
@@ -37,7 +39,9 @@ def _register() -> None:
         from retrain.cli import models
     except ImportError:  # pragma: no cover - the registry group ships with the training issue
         return
-    app.add_typer(models.app, name="models", help="Model versions: list, show, history, promote, rollback, prune.")
+    app.add_typer(
+        models.app, name="models", help="Model versions: list, show, history, promote, rollback, prune."
+    )
 
 
 _register()

@@ -152,7 +152,7 @@ def show(
             "data source",
             f"{data.get('data_source_requested')} (effective: {data.get('data_source_effective')})",
         ),
-        ("training window", f"{window.get('hours')} h, {window.get('start')} .. {window.get('end')}"),
+        ("training window", _window(window)),
         ("rows", ", ".join(f"{k}={v}" for k, v in (data.get("rows") or {}).items())),
         ("run", data.get("run")),
         ("artefact", f"{data['path']}/{artefact.get('file')}"),
@@ -167,6 +167,13 @@ def show(
     contract = data.get("feature_contract")
     if contract:
         _table("feature contract", ["field", "value"], [[k, json.dumps(v)] for k, v in contract.items()])
+
+
+def _window(window: dict[str, Any]) -> str:
+    parts = [f"{window['hours']:g} h"] if window.get("hours") is not None else []
+    if window.get("start") or window.get("end"):
+        parts.append(f"{_text(window.get('start'))} .. {_text(window.get('end'))}")
+    return ", ".join(parts)
 
 
 def _event_row(event: Event) -> dict[str, Any]:

@@ -48,9 +48,18 @@ def typed_params(raw: dict[str, str], spec: PipelineSpec) -> dict[str, ParamValu
 
 
 def load(files: list[Path]) -> LoadResult:
+    """Load and validate every document; all problems are reported together, before anything runs."""
+    from retrain.errors import InvalidInputs
     from retrain.tekton.loader import load_files
+    from retrain.tekton.validation import validate_object
 
-    return load_files(files)
+    loaded = load_files(files)
+    problems = [p for doc in loaded.documents for p in validate_object(doc.obj, where=doc.source)]
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InvalidInputs(problems)
+    return loaded
 
 
 def build_engine(home: Path | None, sandbox: str, *, quiet: bool) -> Engine:
@@ -80,14 +89,14 @@ async def _execute_all(engine: Engine, submissions: list[Submission]) -> list[Ru
         control = RunControl()
         presses = 0
 
-        def on_interrupt(control: RunControl = control) -> None:
+        def on_interrupt(control: RunControl = control, name: str = sub.name) -> None:
             nonlocal presses
             presses += 1
             # First Ctrl-C: graceful (running tasks are cancelled, finally runs); second: cancel everything.
             control.local_mode = "CancelledRunFinally" if presses == 1 else "Cancelled"
             control.local.set()
             print(
-                f"\n{sub.name}: cancelling ({control.local_mode}); press Ctrl-C again to cancel finally tasks too",
+                f"\n{name}: cancelling ({control.local_mode}); Ctrl-C again cancels finally tasks too",
                 file=sys.stderr,
             )
 
@@ -108,7 +117,9 @@ def execute_and_report(engine: Engine, submissions: list[Submission]) -> int:
     code = EXIT_OK
     for result in results:
         mark = "Succeeded=True" if result.succeeded else f"Succeeded={result.status}"
-        print(f"{result.kind} {result.name}: {mark} reason={result.reason}: {result.message}", file=sys.stderr)
+        print(
+            f"{result.kind} {result.name}: {mark} reason={result.reason}: {result.message}", file=sys.stderr
+        )
         if not result.succeeded:
             code = EXIT_INTERRUPTED if result.reason == "Cancelled" and code == EXIT_OK else EXIT_FAILED
     return code
@@ -117,9 +128,15 @@ def execute_and_report(engine: Engine, submissions: list[Submission]) -> int:
 def run_command(
     files: list[Path] = typer.Option([], "-f", "--filename", help="YAML file(s) with Tekton v1 documents."),
     params: list[str] = typer.Option([], "-p", "--param", help="Param for --pipeline, NAME=VALUE."),
-    workspaces: list[str] = typer.Option([], "-w", "--workspace", help="Bind a workspace to a host dir, NAME=DIR."),
-    pipeline: str | None = typer.Option(None, "--pipeline", help="Start this Pipeline (from -f or the catalog)."),
-    home: Path | None = typer.Option(None, "--home", envvar="RETRAIN_HOME", help="Data directory (run store)."),
+    workspaces: list[str] = typer.Option(
+        [], "-w", "--workspace", help="Bind a workspace to a host dir, NAME=DIR."
+    ),
+    pipeline: str | None = typer.Option(
+        None, "--pipeline", help="Start this Pipeline (from -f or the catalog)."
+    ),
+    home: Path | None = typer.Option(
+        None, "--home", envvar="RETRAIN_HOME", help="Data directory (run store)."
+    ),
     sandbox: str = typer.Option("auto", "--sandbox", help="auto, bwrap or host."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Do not stream step logs."),
 ) -> None:
@@ -131,10 +148,15 @@ def run_command(
 
     with exits():
         if not files and not pipeline:
-            raise InvalidInput("nothing to run", hint="give -f FILE with a PipelineRun/TaskRun, or --pipeline NAME")
+            raise InvalidInput(
+                "nothing to run", hint="give -f FILE with a PipelineRun/TaskRun, or --pipeline NAME"
+            )
         loaded = load(files)
         for ignored in loaded.ignored:
-            print(f"note: {ignored.file}:{ignored.line}: {ignored.kind} {ignored.name or ''} {ignored.reason}", file=sys.stderr)
+            print(
+                f"note: {ignored.file}:{ignored.line}: {ignored.kind} {ignored.name or ''} {ignored.reason}",
+                file=sys.stderr,
+            )
         engine = build_engine(home, sandbox, quiet=quiet)
         from retrain.engine.prepare import pipelinerun_for
         from retrain.tekton.model import Pipeline, PipelineRun, Task, TaskRun
@@ -142,7 +164,9 @@ def run_command(
         for doc in loaded.documents:
             if isinstance(doc.obj, Task | Pipeline):
                 engine.catalog.add(doc.obj)
-        runs: list[PipelineRun | TaskRun] = [d.obj for d in loaded.documents if isinstance(d.obj, PipelineRun | TaskRun)]
+        runs: list[PipelineRun | TaskRun] = [
+            d.obj for d in loaded.documents if isinstance(d.obj, PipelineRun | TaskRun)
+        ]
         host_dirs = {k: Path(v) for k, v in parse_assignments(workspaces, flag="-w").items()}
         if pipeline:
             spec = engine.catalog.pipeline(pipeline).spec
@@ -153,9 +177,12 @@ def run_command(
         elif params:
             raise InvalidInput("-p is only used with --pipeline", hint="set params in the run's spec.params")
         if not runs:
-            raise InvalidInput("the files hold no PipelineRun or TaskRun", hint="add one, or use --pipeline NAME")
+            raise InvalidInput(
+                "the files hold no PipelineRun or TaskRun", hint="add one, or use --pipeline NAME"
+            )
         submissions = [engine.submit(r, host_dirs=host_dirs) for r in runs]
         raise typer.Exit(execute_and_report(engine, submissions))
+
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_command)

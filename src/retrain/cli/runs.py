@@ -45,12 +45,25 @@ def list_runs(
     with exits():
         store = open_store(home)
         records = store.list_runs(
-            kind=kind, pipeline=pipeline, state=state,  # type: ignore[arg-type]
-            label=parse_assignments(label, flag="-l") or None, limit=limit,
+            kind=kind,  # type: ignore[arg-type]
+            pipeline=pipeline,
+            state=state,  # type: ignore[arg-type]
+            label=parse_assignments(label, flag="-l") or None,
+            limit=limit,
         )
         if output != "table":
-            rows = [{"name": r.name, "kind": r.kind, "pipeline": r.pipeline, "state": r.state, "reason": r.reason,
-                     "created": r.created_at.isoformat(), "duration": _duration(r)} for r in records]
+            rows = [
+                {
+                    "name": r.name,
+                    "kind": r.kind,
+                    "pipeline": r.pipeline,
+                    "state": r.state,
+                    "reason": r.reason,
+                    "created": r.created_at.isoformat(),
+                    "duration": _duration(r),
+                }
+                for r in records
+            ]
             print(dump(rows, output))
             return
         from rich.console import Console
@@ -75,8 +88,14 @@ def tekton_documents(store: Any, name: str) -> list[dict[str, Any]]:
             labels = {"tekton.dev/pipelineRun": name}
             if tr.pipeline_task:
                 labels["tekton.dev/pipelineTask"] = tr.pipeline_task
-            docs.append({"apiVersion": "tekton.dev/v1", "kind": "TaskRun",
-                         "metadata": {"name": tr.name, "labels": labels}, "status": tr.status})
+            docs.append(
+                {
+                    "apiVersion": "tekton.dev/v1",
+                    "kind": "TaskRun",
+                    "metadata": {"name": tr.name, "labels": labels},
+                    "status": tr.status,
+                }
+            )
     return docs
 
 
@@ -115,7 +134,9 @@ def logs(
 @app.command("cancel")
 def cancel(
     name: str = typer.Argument(..., help="Run name."),
-    mode: str = typer.Option("Cancelled", "--mode", help="Cancelled, CancelledRunFinally or StoppedRunFinally."),
+    mode: str = typer.Option(
+        "Cancelled", "--mode", help="Cancelled, CancelledRunFinally or StoppedRunFinally."
+    ),
     home: Path | None = HOME,
 ) -> None:
     """Ask the engine running NAME to stop (it may run in another process)."""

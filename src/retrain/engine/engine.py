@@ -1,8 +1,8 @@
-"""The engine's front door: submit a PipelineRun or TaskRun, run it with Tekton semantics, record everything.
+"""The engine's front door: submit a PipelineRun or TaskRun, run it with Tekton semantics, record it all.
 
 `Engine.submit` validates and records a run (nothing starts when it is invalid); `Engine.execute` waits for
-the run's concurrency policy, runs it, and keeps the run store up to date so that `retrain runs ...` in another
-terminal can follow, show and cancel it.
+the run's concurrency policy, runs it, and keeps the run store up to date so that `retrain runs ...` in
+another terminal can follow, show and cancel it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from retrain.engine.sandbox import Sandbox, detect_sandbox
 from retrain.engine.taskrun import CancelSignal, ExecEnv, TaskRunRequest, execute_taskrun
 from retrain.errors import InvalidInput, Location
 from retrain.runs.admission import ConcurrencySpec, wait_for_admission
+from retrain.runs.logs import step_log_file
 from retrain.runs.records import RunState, TaskRunRecord
 from retrain.runs.store import RunStore
 from retrain.tekton.model import PipelineRun, TaskRun
@@ -64,7 +65,9 @@ def state_of(status: str, reason: str) -> RunState:
     return "Cancelled" if reason in ("Cancelled", "TaskRunCancelled") else "Failed"
 
 
-def concurrency_spec(annotations: Mapping[str, str], *, default_key: str, params: Mapping[str, Any]) -> ConcurrencySpec | None:
+def concurrency_spec(
+    annotations: Mapping[str, str], *, default_key: str, params: Mapping[str, Any]
+) -> ConcurrencySpec | None:
     policy = annotations.get(POLICY_ANNOTATION)
     if policy is None:
         return None
@@ -103,7 +106,9 @@ class Engine:
         self.clock = clock or SystemClock()
         self.on_line = on_line
 
-    def submit(self, run: PipelineRun | TaskRun, *, host_dirs: Mapping[str, Path] | None = None) -> Submission:
+    def submit(
+        self, run: PipelineRun | TaskRun, *, host_dirs: Mapping[str, Path] | None = None
+    ) -> Submission:
         """Validate and record a run. Raises (and records nothing) when the run could not start."""
         meta = run.metadata
         name = meta.name or self.store.unique_name(meta.generate_name or f"{run.kind.lower()}-")
@@ -128,8 +133,13 @@ class Engine:
         if pipeline:
             labels.setdefault("tekton.dev/pipeline", pipeline)
         self.store.create_run(
-            name=name, kind=run.kind, manifest=manifest, pipeline=pipeline, labels=labels,
-            concurrency_key=concurrency.key if concurrency else None, engine_pid=os.getpid(),
+            name=name,
+            kind=run.kind,
+            manifest=manifest,
+            pipeline=pipeline,
+            labels=labels,
+            concurrency_key=concurrency.key if concurrency else None,
+            engine_pid=os.getpid(),
         )
         return Submission(name, run.kind, request, concurrency)
 
@@ -137,43 +147,79 @@ class Engine:
         control = control or RunControl()
         control.poll = lambda: self.store.cancel_requested(sub.name)
         if sub.concurrency is not None:
-            admission = await wait_for_admission(self.store, sub.name, sub.concurrency, sleep=self.clock.sleep)
+            admission = await wait_for_admission(
+                self.store, sub.name, sub.concurrency, sleep=self.clock.sleep
+            )
             if admission.decision == "refused":
                 record = self.store.get_run(sub.name)
-                return RunResult(sub.name, sub.kind, "False", record.reason or "Refused", admission.reason, record.status)
+                return RunResult(
+                    sub.name, sub.kind, "False", record.reason or "Refused", admission.reason, record.status
+                )
         self.store.mark_started(sub.name, engine_pid=os.getpid())
         run_dir = self.store.run_dir(sub.name)
         retries: dict[str, int] = {}
 
+        made: set[Path] = set()
+
         def log_path(taskrun: str, step: str) -> Path:
-            return self.store.step_log_path(sub.name, taskrun, step, retry=retries.get(taskrun, 0))
+            path = step_log_file(run_dir, taskrun, step, retries.get(taskrun, 0))
+            if path.parent not in made:  # one mkdir per TaskRun attempt, not per step
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            return path
 
         def on_status(taskrun: str, status: dict[str, Any], pipeline_task: str | None = None) -> None:
             cond = status.get("conditions", [{}])[0]
             retry = len(status.get("retriesStatus", []))
             retries[taskrun] = retry
             results = {r["name"]: r["value"] for r in status.get("results", [])}
-            self.store.upsert_taskrun(TaskRunRecord(
-                name=taskrun, run_name=sub.name, pipeline_task=pipeline_task, retry=retry,
-                state=state_of(cond.get("status", "Unknown"), cond.get("reason", "")),
-                reason=cond.get("reason"), started_at=None, completed_at=None, status=status, results=results,
-            ))
+            self.store.upsert_taskrun(
+                TaskRunRecord(
+                    name=taskrun,
+                    run_name=sub.name,
+                    pipeline_task=pipeline_task,
+                    retry=retry,
+                    state=state_of(cond.get("status", "Unknown"), cond.get("reason", "")),
+                    reason=cond.get("reason"),
+                    started_at=None,
+                    completed_at=None,
+                    status=status,
+                    results=results,
+                )
+            )
 
         env = ExecEnv(
-            sandbox=self.sandbox, clock=self.clock, run_dir=run_dir, log_path=log_path,
-            on_status=on_status, on_line=self.on_line,
+            sandbox=self.sandbox,
+            clock=self.clock,
+            run_dir=run_dir,
+            log_path=log_path,
+            on_status=on_status,
+            on_line=self.on_line,
         )
         if isinstance(sub.request, PipelineRunRequest):
             return await self._execute_pipeline(sub, sub.request, env, control, on_status)
         return await self._execute_task(sub, sub.request, env, control)
 
-    async def _execute_pipeline(self, sub: Submission, req: PipelineRunRequest, env: ExecEnv, control: RunControl, on_status: Callable[..., None]) -> RunResult:
+    async def _execute_pipeline(
+        self,
+        sub: Submission,
+        req: PipelineRunRequest,
+        env: ExecEnv,
+        control: RunControl,
+        on_status: Callable[..., None],
+    ) -> RunResult:
         pipeline_tasks: dict[str, str] = {}
 
         def on_run_status(doc: dict[str, Any]) -> None:
             cond = doc["conditions"][0]
             state = state_of(cond["status"], cond["reason"])
-            self.store.update_run(sub.name, state=state, reason=cond["reason"], status=doc, completed=state not in ("Running", "Pending"))
+            self.store.update_run(
+                sub.name,
+                state=state,
+                reason=cond["reason"],
+                status=doc,
+                completed=state not in ("Running", "Pending"),
+            )
 
         def on_taskrun(taskrun: str, pipeline_task: str, status: dict[str, Any]) -> None:
             pipeline_tasks[taskrun] = pipeline_task
@@ -182,9 +228,13 @@ class Engine:
         env = replace(env, on_status=lambda tr, st: on_status(tr, st, _pipeline_task_of(tr, req)))
         runner = PipelineRunner(req, env, control, on_run_status, on_taskrun)
         outcome = await runner.run()
-        return RunResult(sub.name, sub.kind, outcome.status, outcome.reason, outcome.message, outcome.status_doc)
+        return RunResult(
+            sub.name, sub.kind, outcome.status, outcome.reason, outcome.message, outcome.status_doc
+        )
 
-    async def _execute_task(self, sub: Submission, req: TaskRunRequest, env: ExecEnv, control: RunControl) -> RunResult:
+    async def _execute_task(
+        self, sub: Submission, req: TaskRunRequest, env: ExecEnv, control: RunControl
+    ) -> RunResult:
         import asyncio
 
         signal = CancelSignal(message="TaskRun cancelled by the user.")
@@ -192,12 +242,16 @@ class Engine:
         while not worker.done():
             mode = control.requested()
             if mode is not None:
-                signal.fire("TaskRunCancelled", f'TaskRun "{req.name}" was cancelled. TaskRun cancelled by the user.')
+                signal.fire(
+                    "TaskRunCancelled", f'TaskRun "{req.name}" was cancelled. TaskRun cancelled by the user.'
+                )
             await asyncio.wait({worker}, timeout=0.05)
         outcome = worker.result()
         cond = outcome.status["conditions"][0]
         state = state_of(cond["status"], cond["reason"])
-        self.store.update_run(sub.name, state=state, reason=cond["reason"], status=outcome.status, completed=True)
+        self.store.update_run(
+            sub.name, state=state, reason=cond["reason"], status=outcome.status, completed=True
+        )
         return RunResult(sub.name, sub.kind, cond["status"], cond["reason"], cond["message"], outcome.status)
 
 
@@ -206,4 +260,3 @@ def _pipeline_task_of(taskrun: str, req: PipelineRunRequest) -> str | None:
         if taskrun == f"{req.name}-{task.name}" or taskrun.startswith(f"{req.name}-{task.name}-"):
             return task.name
     return None
-

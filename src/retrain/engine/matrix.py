@@ -17,11 +17,14 @@ def combinations(matrix: Matrix, *, owner: str) -> list[list[Param]]:
         if not isinstance(param.value, list):
             raise RunRejected(
                 reasons.PR_VALIDATION_FAILED,
-                f'matrix param "{param.name}" of pipeline task "{owner}" must be an array, got {param.value!r}',
+                f'matrix param "{param.name}" of pipeline task "{owner}" must be an array, '
+                f"got {param.value!r}",
                 hint="give a list of values, or an array param reference such as $(params.list[*])",
             )
         values.append(list(param.value))
-    combos: list[dict[str, str]] = [dict(zip(names, c, strict=True)) for c in itertools.product(*values)] if names else []
+    combos: list[dict[str, str]] = (
+        [dict(zip(names, c, strict=True)) for c in itertools.product(*values)] if names else []
+    )
     for include in matrix.include:
         extra = {p.name: str(p.value) for p in include.params}
         overlap = {k: v for k, v in extra.items() if k in names}

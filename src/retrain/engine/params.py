@@ -112,4 +112,3 @@ def check_array_indexing(references: Sequence[str], values: Mapping[str, ParamVa
                 reasons.PR_PARAM_ARRAY_INDEXING_INVALID,
                 f'{owner} references $({ref}) but param "{name}" has only {len(value)} items',
             )
-

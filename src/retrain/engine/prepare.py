@@ -47,7 +47,10 @@ class Catalog:
 
     def add(self, obj: Task | Pipeline) -> None:
         name = obj.metadata.name or ""
-        (self.tasks if isinstance(obj, Task) else self.pipelines)[name] = obj  # type: ignore[index]
+        if isinstance(obj, Task):
+            self.tasks[name] = obj
+        else:
+            self.pipelines[name] = obj
 
     def task(self, ref: TaskRef) -> TaskSpec:
         if ref.resolver:
@@ -57,16 +60,26 @@ class Catalog:
                 hint="pass the Task's YAML with another -f FILE and refer to it by name",
             )
         if ref.kind not in (None, "Task"):
-            raise RunRejected(reasons.PR_COULDNT_GET_TASK, f"kind {ref.kind!r} cannot run locally (only Task)")
+            raise RunRejected(
+                reasons.PR_COULDNT_GET_TASK, f"kind {ref.kind!r} cannot run locally (only Task)"
+            )
         task = self.tasks.get(ref.name or "")
         if task is None:
-            raise RunRejected(reasons.PR_COULDNT_GET_TASK, f'Task "{ref.name}" not found', hint=_did_you_mean(ref.name, self.tasks))
+            raise RunRejected(
+                reasons.PR_COULDNT_GET_TASK,
+                f'Task "{ref.name}" not found',
+                hint=_did_you_mean(ref.name, self.tasks),
+            )
         return task.spec
 
     def pipeline(self, name: str | None) -> Pipeline:
         pipeline = self.pipelines.get(name or "")
         if pipeline is None:
-            raise RunRejected(reasons.PR_COULDNT_GET_PIPELINE, f'Pipeline "{name}" not found', hint=_did_you_mean(name, self.pipelines))
+            raise RunRejected(
+                reasons.PR_COULDNT_GET_PIPELINE,
+                f'Pipeline "{name}" not found',
+                hint=_did_you_mean(name, self.pipelines),
+            )
         return pipeline
 
 
@@ -82,7 +95,12 @@ def _timeout(text: str | None, field_path: str, default: timedelta | None) -> ti
 
 
 def prepare_pipelinerun(
-    run: PipelineRun, name: str, catalog: Catalog, run_dir: Path, *, host_dirs: Mapping[str, Path] | None = None
+    run: PipelineRun,
+    name: str,
+    catalog: Catalog,
+    run_dir: Path,
+    *,
+    host_dirs: Mapping[str, Path] | None = None,
 ) -> PipelineRunRequest:
     spec: PipelineSpec
     annotations = dict(run.metadata.annotations)
@@ -90,7 +108,10 @@ def prepare_pipelinerun(
         spec, pipeline_name = run.spec.pipeline_spec, name
     elif run.spec.pipeline_ref is not None:
         if run.spec.pipeline_ref.resolver:
-            raise RunRejected(reasons.PR_COULDNT_GET_PIPELINE, f'remote resolution ("{run.spec.pipeline_ref.resolver}" resolver) is not available locally')
+            raise RunRejected(
+                reasons.PR_COULDNT_GET_PIPELINE,
+                f'remote resolution ("{run.spec.pipeline_ref.resolver}" resolver) is not available locally',
+            )
         pipeline = catalog.pipeline(run.spec.pipeline_ref.name)
         spec, pipeline_name = pipeline.spec, pipeline.metadata.name or ""
         annotations = {**pipeline.metadata.annotations, **annotations}
@@ -109,14 +130,22 @@ def prepare_pipelinerun(
         if task.task_ref is not None:
             catalog.task(task.task_ref)
     timeouts = run.spec.timeouts
-    pipeline_timeout = _timeout(timeouts.pipeline if timeouts else None, "spec.timeouts.pipeline", DEFAULT_TIMEOUT)
+    pipeline_timeout = _timeout(
+        timeouts.pipeline if timeouts else None, "spec.timeouts.pipeline", DEFAULT_TIMEOUT
+    )
     task_timeouts: dict[str, timedelta] = {}
     known = {t.name for t in [*spec.tasks, *spec.finally_]}
     for i, trs in enumerate(run.spec.task_run_specs or []):
         if trs.pipeline_task_name not in known:
-            raise RunRejected(reasons.PR_INVALID_TASKRUN_SPECS, f'taskRunSpecs[{i}] names pipeline task "{trs.pipeline_task_name}", which the pipeline does not have')
+            raise RunRejected(
+                reasons.PR_INVALID_TASKRUN_SPECS,
+                f'taskRunSpecs[{i}] names pipeline task "{trs.pipeline_task_name}", '
+                "which the pipeline does not have",
+            )
         if trs.timeout:
-            task_timeouts[trs.pipeline_task_name] = parse_duration(trs.timeout, field=f"spec.taskRunSpecs[{i}].timeout")
+            task_timeouts[trs.pipeline_task_name] = parse_duration(
+                trs.timeout, field=f"spec.taskRunSpecs[{i}].timeout"
+            )
     for task in [*spec.tasks, *spec.finally_]:
         backoff_for(task.name, annotations)  # malformed backoff annotations fail before the run starts
     return PipelineRunRequest(

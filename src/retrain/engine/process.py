@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from retrain.engine.sandbox import Mount, Sandbox
+from retrain.errors import InvalidInput
 from retrain.tekton.durations import format_duration
 
 __all__ = ["DRAIN_GRACE_S", "TAG_VAR", "TERM_GRACE_S", "StepLaunch", "StepOutcome", "run_step", "utcnow"]
@@ -111,6 +112,10 @@ async def run_step(
     clock: Callable[[], datetime] = utcnow,
 ) -> StepOutcome:
     """Run the step to its end; the outcome carries the exit code, why it ended and when."""
+    if not launch.argv:
+        raise InvalidInput(
+            f'step "{launch.name}" has nothing to run', hint="give the step a `script` or a `command`"
+        )
     loop = asyncio.get_running_loop()
     env = dict(launch.env)
     tag = secrets.token_hex(8)
@@ -141,14 +146,16 @@ async def run_step(
         finally:
             os.close(write_fd)
         lines = _Lines(log, on_line)
-        transport, _ = await loop.connect_read_pipe(lambda: lines, os.fdopen(read_fd, "rb", buffering=0))
+        transport: asyncio.BaseTransport | None = None
         try:
+            transport, _ = await loop.connect_read_pipe(lambda: lines, os.fdopen(read_fd, "rb", buffering=0))
             reason = await _supervise(proc, launch.timeout_s, cancel, sandbox.mode == "bwrap", tag)
             # Drain what is still in the pipe; everything that could hold it open has been killed.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(lines.ended), DRAIN_GRACE_S)
         finally:
-            transport.close()
+            if transport is not None:
+                transport.close()
             if proc.returncode is None:  # only when cancelled from outside (task cancellation)
                 _kill_everything(proc.pid, signal.SIGKILL, tag if sandbox.mode == "host" else None)
                 proc.wait()
@@ -217,27 +224,43 @@ def _kill_everything(pgid: int, sig: signal.Signals, tag: str | None, spare: int
 
 
 def _scan(pgid: int | None, tag: str | None) -> set[int]:
-    """Processes in group `pgid` and/or carrying `tag` in RETRAIN_STEP_TAGS, read from /proc."""
+    """Processes in group `pgid` and/or carrying `tag` in RETRAIN_STEP_TAGS, read from /proc.
+
+    Raw os calls on purpose: host mode scans after every step, and pathlib costs twice as much here.
+    """
     found: set[int] = set()
     if pgid is None and tag is None:
         return found
     needle = tag.encode() if tag else b""
+    prefix = f"{TAG_VAR}=".encode()
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+        name = entry.name
+        if not name.isdigit():
             continue
         try:
             if pgid is not None:
-                stat = Path(entry.path, "stat").read_bytes()
+                stat = _read(f"/proc/{name}/stat", 1024)
                 if int(stat.rsplit(b")", 1)[1].split()[2]) == pgid:
-                    found.add(int(entry.name))
+                    found.add(int(name))
                     continue
             if tag is not None:
-                for var in Path(entry.path, "environ").read_bytes().split(b"\0"):
-                    if var.startswith(f"{TAG_VAR}=".encode()) and needle in var.split(b"=", 1)[1].split(b":"):
-                        found.add(int(entry.name))
+                environ = _read(f"/proc/{name}/environ", 1 << 20)
+                if needle in environ and any(
+                    var.startswith(prefix) and needle in var[len(prefix) :].split(b":")
+                    for var in environ.split(b"\0")
+                ):
+                    found.add(int(name))
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile, or not ours to read
     return found
+
+
+def _read(path: str, limit: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
 
 
 def _default_working_dir(mounts: Sequence[Mount], sandbox: Sandbox) -> str:

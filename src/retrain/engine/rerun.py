@@ -10,6 +10,7 @@ import shutil
 from typing import Any
 
 from retrain.engine.engine import Engine, Submission
+from retrain.engine.pipelinerun import PipelineRunRequest
 from retrain.errors import Conflict, InvalidInput
 from retrain.tekton.model import PipelineRun, TaskRun
 
@@ -51,10 +52,12 @@ def prepare_rerun(engine: Engine, name: str, *, from_failed: bool) -> Submission
             shutil.copytree(old_volumes, new_volumes, dirs_exist_ok=True, symlinks=True)
         from dataclasses import replace
 
-        request = replace(submission.request, reuse=reused)  # type: ignore[type-var]
-        submission = replace(submission, request=request)
+        assert isinstance(submission.request, PipelineRunRequest)
+        submission = replace(submission, request=replace(submission.request, reuse=reused))
         engine.store.add_event(
-            submission.name, "Normal", "RerunFromFailed",
+            submission.name,
+            "Normal",
+            "RerunFromFailed",
             f"re-running {name}; reusing {', '.join(sorted(reused)) or 'no tasks'}",
         )
     return submission

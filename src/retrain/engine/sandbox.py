@@ -126,7 +126,7 @@ class BwrapSandbox:
     def __init__(self, *, bwrap: str, venv: Path | None = None, host_env: Mapping[str, str] | None = None):
         self._bin_dir = str(venv / "bin") if venv else str(Path(sys.executable).parent)
         self._host_env = host_env
-        self._base = (bwrap, "--unshare-pid", "--die-with-parent", *_system_binds(venv))
+        self._base = (bwrap, "--unshare-pid", "--die-with-parent", *_capabilities(), *_system_binds(venv))
 
     def visible_path(self, mount: Mount) -> str:
         return mount.target
@@ -208,6 +208,23 @@ class HostSandbox:
         if shebang and shebang[0].endswith("/env") and shebang[1:] == ["sh"]:
             return [self._bash, "--posix", head, *argv[1:]]
         return list(argv)
+
+
+# What a container runtime grants a root container by default (Docker/containerd/CRI-O): no CAP_SYS_ADMIN, so
+# a root step cannot remount a read-only workspace writable.
+_CONTAINER_CAPS = (
+    "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE",
+    "NET_RAW", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE", "SETFCAP",
+)  # fmt: skip
+
+
+def _capabilities() -> list[str]:
+    if os.geteuid() != 0:
+        return []  # unprivileged bwrap keeps no capabilities outside its own user namespace anyway
+    args = ["--cap-drop", "ALL"]
+    for cap in _CONTAINER_CAPS:
+        args += ["--cap-add", f"CAP_{cap}"]
+    return args
 
 
 _SYSTEM_DIRS = ("/usr", "/etc", "/opt", "/bin", "/lib", "/lib64", "/sbin", "/proc", "/dev")

@@ -13,9 +13,9 @@ from typing import Literal
 
 from retrain.engine import reasons
 from retrain.engine.whens import all_true
+from retrain.tekton.dag import Dag
 from retrain.tekton.model import ParamValue, PipelineSpec, PipelineTask, WhenExpression
 from retrain.tekton.substitution import Replacements, find_references
-from retrain.tekton.dag import Dag
 
 TaskPhase = Literal[
     "pending", "running", "succeeded", "failed", "failure_ignored", "cancelled", "timed_out", "skipped"
@@ -69,7 +69,8 @@ class Decision:
 
 
 def result_replacements(states: Mapping[str, TaskState], *, with_status: bool) -> Replacements:
-    """`$(tasks.X.results.R...)`, and for finally tasks `$(tasks.X.status)`, `$(tasks.X.reason)`, `$(tasks.status)`."""
+    """`$(tasks.X.results.R...)`; for finally tasks also `$(tasks.X.status)`, `$(tasks.X.reason)` and
+    `$(tasks.status)`."""
     strings: dict[str, str] = {}
     arrays: dict[str, list[str]] = {}
     objects: dict[str, dict[str, str]] = {}
@@ -126,7 +127,8 @@ def referenced_results(task: PipelineTask) -> list[tuple[str, str]]:
 
 def _missing_results(task: PipelineTask, states: Mapping[str, TaskState]) -> tuple[list[str], list[str]]:
     """(missing because the producer did not run or failed, missing although the producer succeeded)."""
-    absent, invalid = [], []
+    absent: list[str] = []
+    invalid: list[str] = []
     for producer, result in referenced_results(task):
         state = states.get(producer)
         if state is None or result in state.results:

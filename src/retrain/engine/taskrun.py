@@ -166,7 +166,6 @@ class _Attempt:
             alias = self.dirs["/tekton/steps"] / str(index)  # Tekton links /tekton/steps/<index> too
             if not alias.is_symlink():
                 alias.symlink_to(f"step-{name}")
-            (self.dirs["/tekton/run"] / str(index)).mkdir(exist_ok=True)
         return param_replacements(self.req.params).merged(Replacements(strings=strings))
 
     async def run(self, deadline: float | None) -> tuple[Phase, str, str, list[dict[str, Any]]]:
@@ -201,8 +200,9 @@ class _Attempt:
             known = entrypoint_argv(step.image, step.args or [])
             if known is None:
                 message = (
-                    f'step "{name}" has neither script nor command, and the entrypoint of image {step.image!r} '
-                    f"is not known locally (known: {', '.join(known_images())}); add command: or script:"
+                    f'step "{name}" has neither script nor command, and the entrypoint of image '
+                    f"{step.image!r} is not known locally (known: {', '.join(known_images())}); "
+                    "add command: or script:"
                 )
                 return "failed", reasons.TR_FAILED, message, _skipped_step(name, step)
             argv = known
@@ -269,6 +269,8 @@ class _Attempt:
 
     def _ensure_working_dir(self, working_dir: str) -> None:
         """Tekton creates a step's workingDir; create it inside the mount it falls in (bwrap makes others)."""
+        if working_dir in self.dirs:
+            return
         for mount in sorted(self.mounts, key=lambda m: len(m.target), reverse=True):
             if working_dir == mount.target or working_dir.startswith(mount.target + "/"):
                 if not mount.read_only:

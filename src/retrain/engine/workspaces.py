@@ -90,8 +90,8 @@ def bind_run_workspaces(
         bound[binding.name] = BoundWorkspace(binding.name, host, claim=claim, volume=host.name).sub(
             binding.sub_path
         )
-    for name, directory in (host_dirs or {}).items():
-        directory = directory.expanduser().resolve()
+    for name, given in (host_dirs or {}).items():
+        directory = given.expanduser().resolve()
         directory.mkdir(parents=True, exist_ok=True)
         bound[name] = BoundWorkspace(name, directory, volume=f"host-{_SAFE.sub('_', name)}")
     return bound

@@ -141,7 +141,7 @@ class Registry:
         with self._locked(model) as paths:
             paths.versions.mkdir(parents=True, exist_ok=True)
             version = max(version_numbers(paths), default=0) + 1
-            scratch = paths.version_dir(version); scratch.mkdir()
+            scratch = atomic.private_dir(paths.versions)
             try:
                 sha256, size = atomic.copy_new_file(artefact, scratch / ARTEFACT)
                 meta = draft.copy()
@@ -150,7 +150,7 @@ class Registry:
                 meta["artefact"] = {"file": ARTEFACT, "sha256": sha256, "size": size}
                 text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n"
                 atomic.write_new_file(scratch / METADATA, text.encode())
-                pass
+                atomic.publish_dir(scratch, paths.version_dir(version))
             except BaseException:
                 shutil.rmtree(scratch, ignore_errors=True)
                 raise

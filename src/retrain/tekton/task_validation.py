@@ -123,12 +123,7 @@ def validate_task_spec(
             )
         if step.script is not None and step.command is not None:
             report.add(("steps", i, "script"), f"{label} has both script and command", hint="use one of them")
-        elif step.script is None and step.command is None and step.ref is None:
-            report.add(
-                ("steps", i),
-                f"{label} has neither script nor command",
-                hint="the local engine cannot use an image's entrypoint; add `script:` or `command:`",
-            )
+        # A step with neither runs its image's entrypoint: valid Tekton; the engine knows common images.
         check_duration(report, ("steps", i, "timeout"), step.timeout)
         if step.on_error is not None and "$(" not in step.on_error and step.on_error not in _ON_ERROR:
             report.add(
