@@ -67,7 +67,7 @@ def test_fill_rules_gaps_forward_then_back_filled_inf_and_nan_to_zero() -> None:
     # a change from 0 is infinite: it becomes 0, and so does 0/0
     assert features["container_restart_count_pct_change"].tolist() == [0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0]
     assert np.isfinite(features.to_numpy()).all()
-    assert features.dtypes.eq(np.float64).all()
+    assert all(dtype == np.float64 for dtype in features.dtypes)
 
 
 def test_anomaly_features_have_contract_columns_in_order_one_row_per_input_row() -> None:
@@ -91,7 +91,7 @@ def test_forecast_targets_are_the_values_one_hour_later() -> None:
     later = row + pd.Timedelta(hours=1)
     assert features.targets.loc[row].tolist() == frame.loc[later, list(FORECAST_METRICS)].tolist()
     shorter = forecast_features(frame, horizon_minutes=30)[1]
-    assert list(shorter.columns)[0] == "cpu_usage_ahead_30m" and len(shorter) == 94
+    assert shorter.columns[0] == "cpu_usage_ahead_30m" and len(shorter) == 94
 
 
 def test_forecast_needs_more_rows_than_the_horizon() -> None:

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fixtures.prometheus import ScriptedHTTP, free_port
 
+from fixtures.prometheus import free_port
+from fixtures.scripted_http import ScriptedHTTP
 from retrain.data.promapi import MAX_POINTS_PER_QUERY, PrometheusClient
 from retrain.data.settings import PrometheusSettings, RetryPolicy
 from retrain.errors import InvalidInput, TemporaryError
@@ -91,9 +92,9 @@ def test_bearer_token_from_an_environment_variable_is_sent(scripted_http: MakeHT
 def test_unreachable_raises_a_temporary_error_after_all_attempts() -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     sleep = FakeSleep()
-    with client(url, sleep, retry=RetryPolicy(attempts=4, initial_s=1.0, factor=3, max_s=5)) as c:
-        with pytest.raises(TemporaryError) as info:
-            c.query_range("instance:node_cpu:ratio", 0, 60, 60)
+    policy = RetryPolicy(attempts=4, initial_s=1.0, factor=3, max_s=5)
+    with client(url, sleep, retry=policy) as c, pytest.raises(TemporaryError) as info:
+        c.query_range("instance:node_cpu:ratio", 0, 60, 60)
     assert sleep.delays == [1.0, 3.0, 5.0]  # three waits between four tries, capped at max_s
     text = str(info.value)
     assert f"Prometheus at {url} is unreachable after 4 attempts" in text
@@ -167,7 +168,7 @@ def test_tls_with_a_ca_file_verifies_and_without_it_fails_permanently(
     with client(server.url, insecure_skip_verify=True) as c:
         assert len(c.query_range("up", 60, 120, 60)) == 2
     sleep = FakeSleep()
-    with client(server.url, sleep) as c, pytest.raises(InvalidInput, match="TLS verification of .* failed"):
+    with client(server.url, sleep) as c, pytest.raises(InvalidInput, match=r"TLS verification of .* failed"):
         c.query_range("up", 60, 120, 60)
     assert sleep.delays == []
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pytest
+
 from fixtures.prometheus import (
     PrometheusServer,
     SeriesData,
@@ -19,7 +20,6 @@ from fixtures.prometheus import (
     node_memory,
     restarts,
 )
-
 from retrain.data.contracts import ANOMALY_METRICS, FORECAST_METRICS, builtin_contract
 from retrain.data.features import build_features
 from retrain.data.promapi import PrometheusClient
@@ -77,7 +77,8 @@ def test_the_default_5m_step_is_held_on_the_1_minute_grid(prometheus_server: Pro
     frame = get(prometheus_server, "anomaly-detector", 24).frame
     assert len(frame) == 24 * 60
     cpu = frame["node_cpu_utilization"]
-    on_step = frame.index[(frame.index.minute % 5 == 0) & (frame.index.second == 0)]
+    index = pd.DatetimeIndex(frame.index)
+    on_step = index[(index.minute % 5 == 0) & (index.second == 0)]
     for stamp in on_step[:5]:
         block = cpu.loc[stamp : stamp + pd.Timedelta(minutes=4)]
         assert block.nunique() == 1  # held until the next 5-minute sample

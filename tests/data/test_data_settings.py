@@ -58,7 +58,7 @@ def test_bearer_token_file_missing_or_empty_is_named(tmp_path: Path) -> None:
 def test_bearer_token_from_a_named_environment_variable() -> None:
     settings = PrometheusSettings(bearer_token_env="PROM_TOKEN")
     assert settings.bearer_token({"PROM_TOKEN": "abc"}) == "abc"
-    with pytest.raises(InvalidInput, match="PROM_TOKEN .* unset or empty"):
+    with pytest.raises(InvalidInput, match=r"PROM_TOKEN .* unset or empty"):
         settings.bearer_token({})
     assert PrometheusSettings().bearer_token({"PROM_TOKEN": "abc"}) is None
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from fixtures.prometheus import free_port
 
+from fixtures.prometheus import free_port
 from retrain.data.promapi import PrometheusClient
 from retrain.data.settings import DataSettings, PrometheusSettings, RetryPolicy
 from retrain.data.sources import fetch
@@ -44,7 +44,7 @@ def test_a_bad_training_window_is_refused_before_anything_is_fetched(hours: floa
 
 def test_the_window_must_hold_one_point_of_the_models_grid() -> None:
     assert fetch("anomaly-detector", "synthetic", 1 / 60, end=END).rows == 1
-    with pytest.raises(InvalidInput, match="between 0.0833333 and"):
+    with pytest.raises(InvalidInput, match=r"between 0\.0833333 and"):
         fetch("predictive-analytics", "synthetic", 1 / 60, end=END)
 
 

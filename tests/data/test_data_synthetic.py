@@ -78,8 +78,8 @@ def test_injected_anomalies_stand_out_from_the_normal_rows() -> None:
 
 def test_anomaly_metrics_have_business_hours_peaks_memory_drift_and_counting_restarts() -> None:
     frame = anomaly_frame(MONDAY, 7 * 1440, SyntheticSettings(anomaly_rate=0.0))
-    hours = frame.index.hour
-    weekday = frame.index.day_of_week < 5
+    index = pd.DatetimeIndex(frame.index)
+    hours, weekday = index.hour, index.day_of_week < 5
     cpu = frame["node_cpu_utilization"]
     assert cpu[weekday & (hours >= 12) & (hours < 15)].mean() > cpu[weekday & (hours < 5)].mean() + 0.2
     assert (
@@ -105,7 +105,8 @@ def test_anomaly_metrics_have_business_hours_peaks_memory_drift_and_counting_res
 
 def test_forecasting_metrics_have_daily_weekly_cycles_a_trend_and_business_network() -> None:
     frame = forecast_frame(MONDAY, 28 * 288, SyntheticSettings())
-    hours, weekday = frame.index.hour, frame.index.day_of_week < 5
+    index = pd.DatetimeIndex(frame.index)
+    hours, weekday = index.hour, index.day_of_week < 5
     cpu, net = frame["cpu_usage"], frame["network_in"]
     assert cpu[weekday & (hours == 13)].mean() > cpu[weekday & (hours == 3)].mean() + 0.15  # daily
     assert cpu[weekday].mean() > cpu[~weekday].mean() + 0.05  # weekly

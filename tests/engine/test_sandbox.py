@@ -235,3 +235,14 @@ def test_auto_chooses_bwrap_when_it_works_and_tries_only_once(monkeypatch: pytes
     assert len(calls) == 1
     assert sandbox_limitations(first) == []
     assert first.visible_path(Mount(Path("/x"), "/workspace/x")) == "/workspace/x"
+
+
+def test_a_given_venv_is_bound_and_first_on_path(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text(f"home = {Path(sys.base_prefix) / 'bin'}\n")
+    argv, env, _ = BwrapSandbox(bwrap="bwrap", venv=venv).wrap(["true"], mounts=[], working_dir="/", env={})
+    assert f"--ro-bind {venv} {venv}" in " ".join(argv)
+    assert env["PATH"].startswith(f"{venv}/bin:")
+    _, env, _ = HostSandbox(venv=venv).wrap(["true"], mounts=[], working_dir="/", env={})
+    assert env["PATH"].startswith(f"{venv}/bin:")

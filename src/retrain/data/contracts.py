@@ -83,7 +83,7 @@ class FeatureContract:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, where: str = "feature_contract") -> FeatureContract:
-        """Read a stored contract back, refusing anything inconsistent (a width that is not the name count)."""
+        """Read a stored contract back, refusing anything inconsistent (a width other than the name count)."""
 
         def bad(key: str, expected: str) -> InvalidInput:
             return InvalidInput(

@@ -1,4 +1,4 @@
-"""The `hybrid` source: Prometheus rows plus as many synthetic rows, or synthetic alone, loudly, as a fallback.
+"""The `hybrid` source: Prometheus rows plus as many synthetic rows; synthetic alone, loudly, as a fallback.
 
 The synthetic half covers the same number of grid points immediately before the Prometheus window, so the
 frame's index stays regular and increasing; the `source` column tells the halves apart and the feature
@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from retrain.data.contracts import builtin_contract
-from retrain.data.prometheus import prometheus_frame
 from retrain.data.promapi import PrometheusClient
+from retrain.data.prometheus import prometheus_frame
 from retrain.data.settings import DataSettings
 from retrain.data.synthetic import synthetic_frame
 from retrain.errors import TemporaryError

@@ -1,4 +1,4 @@
-"""The `prometheus` data source: one range query per metric, aggregated per timestamp, put on the model's grid.
+"""The `prometheus` source: one range query per metric, aggregated per timestamp, put on the model's grid.
 
 Several series for one metric (one per node, namespace or pod) are combined per timestamp, never
 concatenated: utilisation ratios are averaged (a cluster-wide mean), usages, counters and byte rates are

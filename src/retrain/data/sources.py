@@ -110,8 +110,8 @@ def fetch(
     stop = datetime.now(UTC) if end is None else end if end.tzinfo else end.replace(tzinfo=UTC)
 
     from retrain.data.hybrid import hybrid_frame, synthetic_window
-    from retrain.data.prometheus import prometheus_frame
     from retrain.data.promapi import PrometheusClient
+    from retrain.data.prometheus import prometheus_frame
 
     def make_client() -> PrometheusClient:
         return PrometheusClient(settings.prometheus, environ=environ)

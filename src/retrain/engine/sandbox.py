@@ -23,16 +23,8 @@ from typing import Literal, Protocol
 from retrain.engine.scripts import read_shebang
 from retrain.errors import InvalidInput, NotFound
 
-__all__ = [
-    "STANDARD_PATH",
-    "BwrapSandbox",
-    "HostSandbox",
-    "Mount",
-    "Sandbox",
-    "detect_sandbox",
-    "sandbox_limitations",
-    "step_environment",
-]
+__all__ = ["STANDARD_PATH", "BwrapSandbox", "HostSandbox", "Mount", "Sandbox", "detect_sandbox"]
+__all__ += ["sandbox_limitations", "step_environment"]
 
 logger = logging.getLogger("retrain.engine")
 
@@ -258,6 +250,12 @@ def _python_dirs(venv: Path | None) -> list[str]:
     """The venv, its base interpreter and every source directory its .pth files add (editable installs)."""
     prefix = str(venv.absolute()) if venv else sys.prefix
     dirs = [prefix, sys.base_prefix, os.path.realpath(sys.base_prefix)]
+    cfg = Path(prefix, "pyvenv.cfg")
+    if venv and cfg.is_file():  # another venv may sit on another interpreter: `home = <its bin dir>`
+        for line in cfg.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "home" and Path(value.strip()).is_dir():
+                dirs.append(str(Path(value.strip()).resolve().parent))
     for site in Path(prefix).glob("lib/python*/site-packages"):
         for pth in sorted(site.glob("*.pth")):
             for line in pth.read_text(encoding="utf-8", errors="replace").splitlines():

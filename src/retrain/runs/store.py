@@ -3,30 +3,25 @@
 Layout: `<home>/retrain.db`; `<home>/runs/<run>/` (the engine's: workspaces, results, scripts);
 `<home>/runs/<run>/logs/<taskrun>/<step>.log`.
 
-Concurrency: each RunStore holds one connection, shared by its threads under a lock (sqlite3 objects are not
-thread-safe) and reopened after a fork. Several processes (`retrain run` started twice at once, the API
-server, the CLI) share the file: every write is either a single statement or a `BEGIN IMMEDIATE`
-transaction, so a writer waits on the busy timeout instead of failing with "database is locked" (a deferred
-transaction that reads and then writes can fail at once in WAL mode, whatever the timeout).
+Any number of processes and threads may use it at once (see `retrain.runs.db`). The store's own endings
+of a run (cancelled before start, refused, engine gone) are in `retrain.runs.lifecycle`.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import shutil
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from retrain.errors import Conflict, InvalidInput, Location, NotFound
-from retrain.runs import schema
+from retrain.runs import lifecycle
+from retrain.runs.db import Database
+from retrain.runs.lifecycle import pid_alive
 from retrain.runs.logs import step_log_file
 from retrain.runs.queries import did_you_mean, list_query
 from retrain.runs.records import (
@@ -50,7 +45,6 @@ from retrain.runs.records import (
     taskrun_from_row,
     to_iso,
     utcnow,
-    with_outcome,
 )
 
 __all__ = ["RunStore", "pid_alive"]
@@ -59,25 +53,6 @@ __all__ = ["RunStore", "pid_alive"]
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _SUFFIX_LENGTH = 5
 _MAX_PREFIX = 63 - _SUFFIX_LENGTH  # as Kubernetes: the generated name still fits a 63-character label
-INTERRUPTED = "EngineInterrupted"
-REFUSED = "Refused"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process `pid` exists and has not exited (a zombie awaiting its parent counts as exited)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, it belongs to another user
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs: trust the signal
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 class RunStore:
@@ -93,14 +68,7 @@ class RunStore:
         self._db_path = self._home / "retrain.db"
         self._clock = clock
         self._rng = rng or random.SystemRandom()
-        self._lock = threading.RLock()
-        self._pid = os.getpid()
-        self._writer = schema.WriterLock(self._home / "retrain.db.lock")
-        with self._writer.held():  # a fresh home is set up by one process at a time
-            self._conn: sqlite3.Connection | None = schema.connect(self._db_path)
-        # Connections inherited through fork() must never be used or closed by the child (SQLite's rule);
-        # they are kept here so that garbage collection does not close them either.
-        self._inherited: list[sqlite3.Connection] = []
+        self._db = Database(self._db_path)
 
     @property
     def home(self) -> Path:
@@ -111,11 +79,7 @@ class RunStore:
         return self._db_path
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-                self._writer.close()
-            self._conn = None
+        self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -150,7 +114,7 @@ class RunStore:
                     f"label {key!r}: {value!r} is not a string", location=Location(field="metadata.labels")
                 )
         now = to_iso(self._clock())
-        with self._write() as conn:
+        with self._db.write() as conn:
             taken = conn.execute("SELECT created_at FROM runs WHERE name = ?", (name,)).fetchone()
             if taken is not None:
                 raise Conflict(
@@ -184,7 +148,7 @@ class RunStore:
         `create_run` then raises Conflict and the caller asks again.
         """
         prefix = generate_name[:_MAX_PREFIX]
-        with self._read() as conn:
+        with self._db.read() as conn:
             for _ in range(100):
                 suffix = "".join(self._rng.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
                 candidate = check_name(prefix + suffix, field="metadata.generateName")
@@ -194,10 +158,12 @@ class RunStore:
 
     def mark_started(self, name: str, *, engine_pid: int) -> None:
         """The engine (process `engine_pid`) runs it now: state Running, started_at set once."""
-        with self._write() as conn:
+        with self._db.write() as conn:
             row = self._row(conn, name)
             if row["state"] in FINISHED_STATES:
-                raise Conflict(f"run {name!r} already ended ({_outcome(row)}); it cannot start again")
+                raise Conflict(
+                    f"run {name!r} already ended ({lifecycle.outcome(row)}); it cannot start again"
+                )
             conn.execute(
                 "UPDATE runs SET state = 'Running', engine_pid = ?, started_at = COALESCE(started_at, ?)"
                 " WHERE name = ?",
@@ -220,7 +186,7 @@ class RunStore:
             raise InvalidInput(f"run {name!r}: completed=True needs a finished state, not {state!r}")
         now = to_iso(self._clock())
         # One statement, no explicit transaction: the engine's hot path (~0.05 ms).
-        with self._statement() as conn:
+        with self._db.statement() as conn:
             updated = conn.execute(
                 "UPDATE runs SET state = ?1, reason = ?2, status = ?3,"
                 " started_at = CASE WHEN ?1 = 'Running' THEN COALESCE(started_at, ?4) ELSE started_at END,"
@@ -232,10 +198,12 @@ class RunStore:
             ).rowcount
             if not updated:
                 row = self._row(conn, name)
-                raise Conflict(f"run {name!r} already ended ({_outcome(row)}); it cannot become {state}")
+                raise Conflict(
+                    f"run {name!r} already ended ({lifecycle.outcome(row)}); it cannot become {state}"
+                )
 
     def get_run(self, name: str) -> RunRecord:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return run_from_row(self._row(conn, name))
 
     def list_runs(
@@ -251,7 +219,7 @@ class RunStore:
         if limit is not None and limit < 0:
             raise InvalidInput(f"limit must be 0 or more, not {limit}")
         sql, args = list_query(kind=kind, pipeline=pipeline, state=state, label=label or {}, limit=limit)
-        with self._read() as conn:
+        with self._db.read() as conn:
             return [run_from_row(row) for row in conn.execute(sql, args)]
 
     # -- task runs and events -----------------------------------------------------------------------------
@@ -271,7 +239,7 @@ class RunStore:
             dump_json(rec.status),
             dump_json(rec.results),
         )
-        with self._statement() as conn:
+        with self._db.statement() as conn:
             try:
                 conn.execute(
                     "INSERT INTO taskruns (run_name, name, retry, pipeline_task, state, reason, started_at,"
@@ -289,7 +257,7 @@ class RunStore:
 
     def taskruns(self, run_name: str) -> list[TaskRunRecord]:
         """The run's task runs in start order (not yet started ones last), every retry as its own record."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 "SELECT * FROM taskruns WHERE run_name = ? ORDER BY started_at IS NULL, started_at, seq",
                 (run_name,),
@@ -300,18 +268,17 @@ class RunStore:
 
     def add_event(self, run_name: str, type: str, reason: str, message: str) -> None:
         _check_choice(type, EVENT_TYPES, "event type")
-        with self._statement() as conn:
+        with self._db.statement() as conn:
             try:
-                conn.execute(
-                    "INSERT INTO events (run_name, at, type, reason, message) VALUES (?, ?, ?, ?, ?)",
-                    (run_name, to_iso(self._clock()), type, reason, message),
+                lifecycle.add_event(
+                    conn, run_name, at=self._clock(), type=type, reason=reason, message=message
                 )
             except sqlite3.IntegrityError:
                 self._row(conn, run_name)
                 raise
 
     def events(self, run_name: str) -> list[EventRecord]:
-        with self._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 "SELECT * FROM events WHERE run_name = ? ORDER BY seq", (run_name,)
             ).fetchall()
@@ -327,18 +294,18 @@ class RunStore:
         Conflict if the run already ended. Asking again replaces the mode (e.g. a graceful stop, then a
         hard cancel)."""
         _check_choice(mode, CANCEL_MODES, "cancel mode")
-        with self._write() as conn:
+        with self._db.write() as conn:
             row = self._row(conn, name)
             if row["state"] in FINISHED_STATES:
                 raise Conflict(
-                    f"run {name!r} already ended ({_outcome(row)}); there is nothing to cancel",
+                    f"run {name!r} already ended ({lifecycle.outcome(row)}); there is nothing to cancel",
                     hint="`retrain runs list --state Running` shows the runs that can be cancelled",
                 )
-            self._cancel(conn, row, mode)
+            lifecycle.cancel(conn, row, mode, at=self._clock())
 
     def cancel_requested(self, name: str) -> str | None:
         """The cancel mode asked for, or None; cheap enough for the engine to poll."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute("SELECT cancel_requested FROM runs WHERE name = ?", (name,)).fetchone()
             if row is None:
                 self._row(conn, name)
@@ -366,7 +333,7 @@ class RunStore:
         """Delete all but the newest `keep` finished runs (rows and run directories). Active runs stay."""
         if keep < 0:
             raise InvalidInput(f"keep must be 0 or more, not {keep}")
-        with self._write() as conn:
+        with self._db.write() as conn:
             names = [
                 row["name"]
                 for row in conn.execute(
@@ -385,21 +352,23 @@ class RunStore:
         none), and their unfinished task runs, with reason EngineInterrupted. Returns their names."""
         # Liveness is checked outside the write lock (it costs a system call or two per run); the write
         # transaction then takes only the runs that did not move on meanwhile.
-        with self._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 "SELECT name, state, engine_pid FROM runs WHERE state IN ('Pending', 'Running')"
             ).fetchall()
-        gone = [(row["name"], row["engine_pid"]) for row in rows if _engine_gone(row, is_alive)]
+        gone = [(row["name"], row["engine_pid"]) for row in rows if lifecycle.engine_gone(row, is_alive)]
         recovered = []
         if gone:
-            with self._write() as conn:
+            with self._db.write() as conn:
                 for name, pid in gone:
                     row = conn.execute(
-                        "SELECT * FROM runs WHERE name = ? AND engine_pid IS ? AND state IN ('Pending', 'Running')",
+                        "SELECT * FROM runs WHERE name = ? AND engine_pid IS ?"
+                        " AND state IN ('Pending', 'Running')",
                         (name, pid),
                     ).fetchone()
                     if row is not None:
-                        self._interrupt(conn, row, "it was marked failed at the next start")
+                        when = "it was marked failed at the next start"
+                        lifecycle.interrupt(conn, row, at=self._clock(), when=when)
                         recovered.append(name)
         return recovered
 
@@ -415,10 +384,10 @@ class RunStore:
 
         In one write transaction: read the run and the other active runs with `key`, fail those whose engine
         is gone, ask `decide`, then carry the plan out (cancel requests, admitted flag, or refusal)."""
-        with self._write() as conn:
+        with self._db.write() as conn:
             me = self._row(conn, name)
             if me["state"] in FINISHED_STATES:
-                return AdmissionPlan("refused", f"run {name!r} already ended ({_outcome(me)})")
+                return AdmissionPlan("refused", f"run {name!r} already ended ({lifecycle.outcome(me)})")
             if me["state"] == "Running" or me["admitted"]:
                 return AdmissionPlan("start", f"run {name!r} was already admitted")
             if me["concurrency_key"] is None:
@@ -434,58 +403,29 @@ class RunStore:
                 " AND state IN ('Pending', 'Running')",
                 (key, name),
             ).fetchall():
-                if row["engine_pid"] is not None and _engine_gone(row, is_alive):
-                    self._interrupt(conn, row, f"it was marked failed when run {name!r} asked to start")
+                if row["engine_pid"] is not None and lifecycle.engine_gone(row, is_alive):
+                    when = f"it was marked failed when run {name!r} asked to start"
+                    lifecycle.interrupt(conn, row, at=self._clock(), when=when)
                 else:
                     rows[row["name"]] = row
-            plan = decide(_contender(me), [_contender(row) for row in rows.values()])
+            plan = decide(lifecycle.contender(me), [lifecycle.contender(row) for row in rows.values()])
             for other in plan.cancel:
-                self._cancel(conn, rows[other], "Cancelled")
+                lifecycle.cancel(conn, rows[other], "Cancelled", at=self._clock())
             if plan.decision == "start":
                 conn.execute("UPDATE runs SET admitted = 1 WHERE name = ?", (name,))
             elif plan.decision == "refused":
-                self._finish(conn, me, state="Failed", reason=REFUSED, message=plan.reason, event="Warning")
+                lifecycle.finish(
+                    conn,
+                    me,
+                    at=self._clock(),
+                    state="Failed",
+                    reason=lifecycle.REFUSED,
+                    message=plan.reason,
+                    event="Warning",
+                )
         return plan
 
     # -- internals ----------------------------------------------------------------------------------------
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for reads (each statement its own transaction)."""
-        if os.getpid() != self._pid:
-            self._reopen_after_fork()
-        with self._lock:
-            if self._conn is None:
-                raise RuntimeError(f"the run store at {self._db_path} is closed")
-            yield self._conn
-
-    @contextmanager
-    def _statement(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for one writing statement (atomic on its own), under the writer lock."""
-        with self._read() as conn, self._writer.held():
-            yield conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction taken up front (BEGIN IMMEDIATE): a deferred one that reads and then writes
-        can fail at once with "database is locked" in WAL mode, whatever the busy timeout."""
-        with self._statement() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _reopen_after_fork(self) -> None:
-        self._lock = threading.RLock()
-        self._pid = os.getpid()
-        if self._conn is not None:
-            self._inherited.append(self._conn)
-            self._writer.reopen()
-            with self._writer.held():
-                self._conn = schema.connect(self._db_path)
 
     def _row(self, conn: sqlite3.Connection, name: str) -> sqlite3.Row:
         row: sqlite3.Row | None = conn.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
@@ -493,74 +433,6 @@ class RunStore:
             recent = [r["name"] for r in conn.execute("SELECT name FROM runs ORDER BY seq DESC LIMIT 500")]
             raise NotFound(f"no run named {name!r} in {self._db_path}", hint=did_you_mean(name, recent))
         return row
-
-    def _cancel(self, conn: sqlite3.Connection, row: sqlite3.Row, mode: str) -> None:
-        if row["state"] == "Pending" and not row["admitted"]:
-            conn.execute("UPDATE runs SET cancel_requested = ? WHERE name = ?", (mode, row["name"]))
-            message = f'{row["kind"]} "{row["name"]}" was cancelled before it started'
-            self._finish(conn, row, state="Cancelled", reason="Cancelled", message=message, event="Normal")
-            return
-        conn.execute("UPDATE runs SET cancel_requested = ? WHERE name = ?", (mode, row["name"]))
-        conn.execute(
-            "INSERT INTO events (run_name, at, type, reason, message) VALUES (?, ?, 'Normal', ?, ?)",
-            (row["name"], to_iso(self._clock()), "CancelRequested", f"cancel requested ({mode})"),
-        )
-
-    def _finish(
-        self, conn: sqlite3.Connection, row: sqlite3.Row, *, state: str, reason: str, message: str, event: str
-    ) -> None:
-        """End a run from the store's side (not the engine's): state, Succeeded=False condition, event."""
-        at = self._clock()
-        status = with_outcome(json.loads(row["status"]), reason=reason, message=message, at=at)
-        conn.execute(
-            "UPDATE runs SET state = ?, reason = ?, status = ?, completed_at = COALESCE(completed_at, ?)"
-            " WHERE name = ?",
-            (state, reason, dump_json(status), to_iso(at), row["name"]),
-        )
-        conn.execute(
-            "INSERT INTO events (run_name, at, type, reason, message) VALUES (?, ?, ?, ?, ?)",
-            (row["name"], to_iso(at), event, reason, message),
-        )
-
-    def _interrupt(self, conn: sqlite3.Connection, row: sqlite3.Row, when: str) -> None:
-        pid = row["engine_pid"]
-        if pid is None:
-            message = f"the run was Running but no engine process was recorded for it; {when}"
-        else:
-            message = f"the engine process {pid} stopped before the run finished; {when}"
-        self._finish(conn, row, state="Failed", reason=INTERRUPTED, message=message, event="Warning")
-        at = self._clock()
-        for tr in conn.execute(
-            "SELECT seq, status FROM taskruns WHERE run_name = ? AND state IN ('Pending', 'Running')",
-            (row["name"],),
-        ).fetchall():
-            status = with_outcome(json.loads(tr["status"]), reason=INTERRUPTED, message=message, at=at)
-            conn.execute(
-                "UPDATE taskruns SET state = 'Failed', reason = ?, status = ?,"
-                " completed_at = COALESCE(completed_at, ?) WHERE seq = ?",
-                (INTERRUPTED, dump_json(status), to_iso(at), tr["seq"]),
-            )
-
-
-def _engine_gone(row: sqlite3.Row, is_alive: Callable[[int], bool]) -> bool:
-    pid: int | None = row["engine_pid"]
-    if pid is None:
-        return bool(row["state"] == "Running")
-    return not is_alive(pid)
-
-
-def _contender(row: sqlite3.Row) -> Contender:
-    return Contender(
-        name=row["name"],
-        seq=row["seq"],
-        state=row["state"],
-        admitted=bool(row["admitted"]),
-        cancel_requested=row["cancel_requested"] is not None,
-    )
-
-
-def _outcome(row: sqlite3.Row) -> str:
-    return row["state"] if row["reason"] in (None, row["state"]) else f"{row['state']}: {row['reason']}"
 
 
 def _check_choice(value: str, choices: frozenset[str], what: str) -> None:

@@ -1,0 +1,3 @@
+"""Shared test configuration: fixtures that start real services live in tests/fixtures/."""
+
+pytest_plugins = ["fixtures.prometheus"]

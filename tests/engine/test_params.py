@@ -1,0 +1,265 @@
+"""Params (string, array, object), defaults, propagation, indexing, and context variables, as Tekton does them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from engine_helpers import RunYaml, make_engine, submit_yaml
+
+from retrain.engine.reasons import RunRejected
+from retrain.runs.store import RunStore
+
+PARAMS_PIPELINE = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: params-run
+spec:
+  params:
+    - name: words
+      value: [alpha, beta, gamma]
+    - name: obj
+      value: {url: "https://example.com", rev: main}
+  pipelineSpec:
+    params:
+      - name: greeting
+        default: hello
+      - name: words
+        type: array
+      - name: obj
+        type: object
+        properties: {url: {}, rev: {}, depth: {}}
+        default: {url: "x", rev: "y", depth: "1"}
+    tasks:
+      - name: show
+        params:
+          - name: g
+            value: $(params.greeting)
+          - name: w
+            value: $(params.words[*])
+          - name: o
+            value: $(params.obj[*])
+        taskSpec:
+          params:
+            - name: g
+            - name: w
+              type: array
+            - name: o
+              type: object
+              properties: {url: {}, rev: {}, depth: {}}
+          steps:
+            - name: args
+              image: busybox
+              command: [sh, -c, 'printf "%s|" "$@"; echo', sh]
+              args: ["$(params.w[*])", "first=$(params.w[0])", "second=$(params.w[1])"]
+            - name: scalars
+              image: busybox
+              script: |
+                echo "g=$(params.g) url=$(params.o.url) rev=$(params.o.rev) depth=$(params.o.depth)"
+      - name: propagated
+        taskSpec:
+          steps:
+            - name: echo
+              image: busybox
+              script: echo "prop=$(params.greeting) last=$(params.words[2]) url=$(params.obj.url)"
+"""
+
+
+def test_string_array_object_params_defaults_and_propagation(run: RunYaml) -> None:
+    ran = run(PARAMS_PIPELINE)
+    assert ran.result.succeeded, ran.result.message
+    assert ran.output("params-run-show") == [
+        "alpha|beta|gamma|first=alpha|second=beta|",
+        "g=hello url=https://example.com rev=main depth=1",  # object default keys fill the gaps
+    ]
+    assert ran.output("params-run-propagated") == ["prop=hello last=gamma url=https://example.com"]
+
+
+CONTEXT = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: ctx-run
+spec:
+  pipelineSpec:
+    tasks:
+      - name: ctx
+        retries: 3
+        taskSpec:
+          steps:
+            - name: echo
+              image: busybox
+              script: |
+                echo "pr=$(context.pipelineRun.name) tr=$(context.taskRun.name) retry=$(context.task.retry-count)"
+                echo "retries=$(context.pipelineTask.retries) pipeline=$(context.pipeline.name) ns=$(context.pipelineRun.namespace)"
+"""
+
+
+def test_context_variables(run: RunYaml) -> None:
+    ran = run(CONTEXT)
+    assert ran.result.succeeded, ran.result.message
+    assert ran.output("ctx-run-ctx") == [
+        "pr=ctx-run tr=ctx-run-ctx retry=0",
+        "retries=3 pipeline=ctx-run ns=default",
+    ]
+
+
+TASKRUN_CONTEXT = """
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata:
+  name: tr-ctx
+spec:
+  params:
+    - name: extra
+      value: given
+  taskSpec:
+    params:
+      - name: n
+        default: "7"
+    steps:
+      - name: echo
+        image: busybox
+        script: echo "$(context.taskRun.name) $(params.n) $(params.extra) $(context.task.retry-count)"
+"""
+
+
+def test_taskrun_context_default_and_propagated_param(run: RunYaml) -> None:
+    ran = run(TASKRUN_CONTEXT)
+    assert ran.result.succeeded, ran.result.message
+    assert ran.output("tr-ctx") == ["tr-ctx 7 given 0"]
+
+
+def _rejected(home: Path, text: str) -> RunRejected:
+    from retrain.engine.sandbox import detect_sandbox
+
+    engine, _ = make_engine(home, detect_sandbox())
+    with pytest.raises(RunRejected) as caught:
+        submit_yaml(engine, text)
+    assert engine.store.list_runs() == [], "a rejected run must not be recorded"
+    assert not any((home / "runs").iterdir()), "a rejected run must leave no directory"
+    return caught.value
+
+
+MISSING = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: missing
+spec:
+  pipelineSpec:
+    params:
+      - name: needed
+      - name: other
+        default: x
+    tasks:
+      - name: t
+        taskSpec:
+          steps:
+            - image: busybox
+              script: echo $(params.needed)
+"""
+
+
+def test_missing_param_is_rejected_before_anything_starts(home: Path) -> None:
+    err = _rejected(home, MISSING)
+    assert err.reason == "ParameterMissing"
+    assert "needed" in err.detail
+    assert "other" not in err.detail
+
+
+MISMATCH = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: mismatch
+spec:
+  params:
+    - name: list
+      value: just-a-string
+  pipelineSpec:
+    params:
+      - name: list
+        type: array
+    tasks:
+      - name: t
+        taskSpec:
+          steps:
+            - image: busybox
+              script: echo hi
+"""
+
+
+def test_param_type_mismatch_is_rejected(home: Path) -> None:
+    err = _rejected(home, MISMATCH)
+    assert err.reason == "ParameterTypeMismatch"
+    assert '"list"' in err.detail
+
+
+OUT_OF_RANGE = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: oor
+spec:
+  params:
+    - name: list
+      value: [a, b]
+  pipelineSpec:
+    params:
+      - name: list
+        type: array
+    tasks:
+      - name: t
+        params:
+          - name: x
+            value: $(params.list[2])
+        taskSpec:
+          params:
+            - name: x
+          steps:
+            - image: busybox
+              script: echo $(params.x)
+"""
+
+
+def test_array_index_out_of_range_is_rejected(home: Path) -> None:
+    err = _rejected(home, OUT_OF_RANGE)
+    assert err.reason == "ParamArrayIndexingInvalid"
+    assert "$(params.list[2])" in err.detail
+
+
+OBJECT_MISSING_KEYS = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: omk
+spec:
+  params:
+    - name: o
+      value: {url: u}
+  pipelineSpec:
+    params:
+      - name: o
+        type: object
+        properties: {url: {}, rev: {}}
+    tasks:
+      - name: t
+        taskSpec:
+          steps:
+            - image: busybox
+              script: echo $(params.o.url)
+"""
+
+
+def test_object_param_missing_keys_is_rejected(home: Path) -> None:
+    err = _rejected(home, OBJECT_MISSING_KEYS)
+    assert err.reason == "ObjectParameterMissKeys"
+    assert "rev" in err.detail
+
+
+def test_a_rejected_run_leaves_the_store_usable(home: Path) -> None:
+    _rejected(home, MISSING)
+    with RunStore(home) as store:
+        assert store.list_runs() == []
