@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import typer
 import yaml
-from registry_helpers import FakeClock, make_artefact, meta
+from fixtures.registry_helpers import FakeClock, make_artefact, meta
 from typer.testing import CliRunner
 
 from retrain.cli.models import app

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from registry_helpers import assert_consistent, registered, sha256
+from fixtures.registry_helpers import assert_consistent, registered, sha256
 
 from retrain.registry import Registry
 

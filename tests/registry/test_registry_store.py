@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from registry_helpers import FakeClock, assert_consistent, make_artefact, meta, registered, sha256
+from fixtures.registry_helpers import FakeClock, assert_consistent, make_artefact, meta, registered, sha256
 
 from retrain.errors import Conflict, InvalidInput, NotFound, TemporaryError
 from retrain.registry import IntegrityError, Registry, default_root

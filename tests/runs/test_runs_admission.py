@@ -258,6 +258,7 @@ def _creation_order(home: Path) -> list[str]:
         return [r.name for r in reversed(store.list_runs())]
 
 
+@pytest.mark.slow
 def test_forbid_across_processes_starts_exactly_one(tmp_path: Path) -> None:
     results = _race(_contend, lambda i: (str(tmp_path), f"run-{i}", "Forbid", 10), PROCESSES)
     assert Counter(results.values()) == {"start": 1, "refused": PROCESSES - 1}
@@ -266,17 +267,20 @@ def test_forbid_across_processes_starts_exactly_one(tmp_path: Path) -> None:
             assert store.get_run(name).state == ("Pending" if decision == "start" else "Failed")
 
 
+@pytest.mark.slow
 def test_queue_across_processes_is_fifo_and_bounded(tmp_path: Path) -> None:
     results = _race(_contend, lambda i: (str(tmp_path), f"run-{i}", "Queue", 3), PROCESSES)
     order = _creation_order(tmp_path)
     assert [results[name] for name in order] == ["start"] + ["wait"] * 3 + ["refused"] * 6
 
 
+@pytest.mark.slow
 def test_allow_across_processes_starts_all(tmp_path: Path) -> None:
     results = _race(_contend, lambda i: (str(tmp_path), f"run-{i}", "Allow", 10), 4)
     assert set(results.values()) == {"start"}
 
 
+@pytest.mark.slow
 def test_replace_across_processes_the_newest_wins(tmp_path: Path) -> None:
     _race(_replace, lambda i: (str(tmp_path), f"run-{i}"), 6)
     *earlier, newest = _creation_order(tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import sqlite3
@@ -488,3 +489,20 @@ def test_status_update_is_fast(store: RunStore) -> None:
     per_update = (time.perf_counter() - begin) / rounds
     # ~50 µs measured on a laptop-class VM; the budget is 1 ms, the bound leaves room for slow CI disks.
     assert per_update < 0.005
+
+
+def _use_after_fork(store: RunStore) -> None:
+    store.create_run(name="child", kind="TaskRun", manifest={})
+    store.update_run("child", state="Succeeded", reason=None, status={"by": "child"}, completed=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_opens_its_own_connection(store: RunStore) -> None:
+    _create(store, "parent")
+    child = multiprocessing.get_context("fork").Process(target=_use_after_fork, args=(store,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    assert store.get_run("child").status == {"by": "child"}
+    store.update_run("parent", state="Running", reason=None, status={"by": "parent"})  # ours still works
+    assert store.get_run("parent").status == {"by": "parent"}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from retrain.data.contracts import (
     builtin_contract,
 )
 from retrain.data.settings import SyntheticSettings
+from retrain.data.synthetic import synthetic_frame
 from retrain.errors import InvalidInput, Location
 
 _WINDOW = 5
@@ -121,10 +123,6 @@ def forecast_features(
 def example_instances(model: str, rows: int = 2, *, seed: int = 42) -> list[list[float]]:
     """Feature rows a consumer could send (for the docs and the server's smoke checks), built by the same
     function as in training from a small synthetic window."""
-    from datetime import UTC, datetime
-
-    from retrain.data.synthetic import synthetic_frame
-
     contract = builtin_contract(model)
     start = datetime(2024, 1, 1, 12, tzinfo=UTC)
     needed = rows + (contract.horizon_minutes or 0) * 60 // contract.grid_seconds + _WINDOW

@@ -26,6 +26,7 @@ from retrain.engine.scheduler import (
     result_replacements,
 )
 from retrain.engine.taskrun import CancelSignal, ExecEnv, TaskRunOutcome, TaskRunRequest, execute_taskrun
+from retrain.engine.whens import all_true
 from retrain.engine.workspaces import BoundWorkspace, task_workspaces
 from retrain.tekton.dag import build_dag
 from retrain.tekton.durations import format_duration, parse_duration
@@ -276,6 +277,9 @@ class PipelineRunner:
             )
             return
         state.phase = "running"
+        if task.when:  # childReferences show the when expressions as evaluated, as Tekton's do
+            replacements = self.base.merged(result_replacements(self.states, with_status=state.is_finally))
+            _, state.when = all_true(task.when, replacements)
         signal = CancelSignal()
         self.signals[name] = signal
         for req in requests:
@@ -382,6 +386,7 @@ class PipelineRunner:
                     timeout=timeout,
                     retries=task.retries,
                     backoff=backoff_for(task.name, self.req.annotations),
+                    ignore_failure=task.on_error == "continue",
                 )
             )
         return requests
@@ -401,7 +406,7 @@ class PipelineRunner:
         elif worst.phase == "cancelled":
             state.phase = "cancelled"
         elif task.on_error == "continue":
-            state.phase, state.reason = "failure_ignored", reasons.TR_FAILURE_IGNORED
+            state.phase = "failure_ignored"  # reason: FailureIgnored, or TaskRunTimeout for a timeout
         else:
             state.phase = "timed_out" if worst.phase == "timed_out" else "failed"
         if task.matrix is not None:  # matrix results are aggregated into arrays

@@ -104,8 +104,10 @@ def task_status_word(state: TaskState) -> str:
 
 
 def aggregate_status(dag_states: list[TaskState]) -> str:
-    """`$(tasks.status)`: Failed if any failed, Completed if some were skipped, else Succeeded."""
-    if any(s.phase in ("failed", "timed_out", "cancelled") for s in dag_states):
+    """`$(tasks.status)`: Failed if any failed, Completed if some were skipped, else Succeeded.
+
+    As in Tekton, a failure ignored with `onError: continue` still counts as Failed here."""
+    if any(s.phase in ("failed", "timed_out", "cancelled", "failure_ignored") for s in dag_states):
         return "Failed"
     if any(not s.done for s in dag_states):
         return "None"
@@ -125,15 +127,19 @@ def referenced_results(task: PipelineTask) -> list[tuple[str, str]]:
     return pairs
 
 
-def _missing_results(task: PipelineTask, states: Mapping[str, TaskState]) -> tuple[list[str], list[str]]:
-    """(missing because the producer did not run or failed, missing although the producer succeeded)."""
-    absent: list[str] = []
-    invalid: list[str] = []
+def _missing_results(
+    task: PipelineTask, states: Mapping[str, TaskState]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(producer, result) pairs: (missing because the producer did not run or failed, missing although the
+    producer ran to the end). Like Tekton, a consumer with `onError: continue` skips instead of failing."""
+    absent: list[tuple[str, str]] = []
+    invalid: list[tuple[str, str]] = []
     for producer, result in referenced_results(task):
         state = states.get(producer)
         if state is None or result in state.results:
             continue
-        (invalid if state.phase == "succeeded" else absent).append(f"{producer}.{result}")
+        ended = state.phase in ("succeeded", "failure_ignored") and task.on_error != "continue"
+        (invalid if ended else absent).append((producer, result))
     return absent, invalid
 
 
@@ -219,9 +225,9 @@ def decide(facts: Facts) -> Decision:
                 continue
             _, invalid = _missing_results(task, states)
             if invalid:
-                message = (
-                    f'invalid result reference in pipeline task "{task.name}": {", ".join(invalid)} was not '
-                    "produced although the task succeeded"
+                producer, result = invalid[0]
+                message = (  # Tekton's ErrInvalidTaskResultReference, word for word
+                    f"Invalid task result reference: Could not find result with name {result} for task {producer}"
                 )
                 return Decision(start, skips, (reasons.PR_INVALID_TASK_RESULT_REFERENCE, message))
             reason, when = _dag_skip_reason(task, facts, states)
@@ -267,13 +273,14 @@ class Condition:
 def condition(facts: Facts, run_name: str, *, pipeline_timeout: str) -> Condition:
     """The PipelineRun's Succeeded condition, with Tekton's reasons and message format."""
     states = list(facts.states.values())
-    succeeded = sum(s.phase in ("succeeded", "failure_ignored") for s in states)
+    succeeded = sum(s.phase == "succeeded" for s in states)
     failed = sum(s.failed for s in states)
+    ignored = sum(s.phase == "failure_ignored" for s in states)
     cancelled = sum(s.phase == "cancelled" for s in states)
     skipped = sum(s.phase == "skipped" for s in states)
     timeout_skips = sum(s.phase == "skipped" and s.skip_reason in reasons.TIMEOUT_SKIPS for s in states)
     incomplete = sum(not s.done for s in states)
-    completed = succeeded + failed + cancelled
+    completed = succeeded + failed + cancelled + ignored
     if "pipeline" in facts.timeouts and incomplete == 0:
         return Condition(
             "False",
@@ -283,8 +290,9 @@ def condition(facts: Facts, run_name: str, *, pipeline_timeout: str) -> Conditio
     if facts.stop_mode == "Cancelled" and not any(s.phase == "running" for s in states):
         return Condition("False", reasons.PR_CANCELLED, f'PipelineRun "{run_name}" was cancelled')
     if incomplete == 0:
+        failures = f"{failed + ignored} (Ignored: {ignored})" if ignored else str(failed)
         message = (
-            f"Tasks Completed: {completed} (Failed: {failed}, Cancelled {cancelled}), Skipped: {skipped}"
+            f"Tasks Completed: {completed} (Failed: {failures}, Cancelled {cancelled}), Skipped: {skipped}"
         )
         if failed or timeout_skips:
             return Condition("False", reasons.PR_FAILED, message)
@@ -298,10 +306,9 @@ def condition(facts: Facts, run_name: str, *, pipeline_timeout: str) -> Conditio
         reason = reasons.PR_CANCELLED_RUNNING_FINALLY
     elif facts.stop_mode == "StoppedRunFinally":
         reason = reasons.PR_STOPPED_RUNNING_FINALLY
-    elif cancelled or (failed and any(s.done for s in states if not s.is_finally)):
-        reason = (
-            reasons.PR_STOPPING if any(not s.done for s in states if not s.is_finally) else reasons.PR_RUNNING
-        )
+    elif cancelled or (failed and all(s.done for s in states if s.is_finally)):
+        # Tekton: with finally tasks still to run, a failure alone keeps the run "Running" until they are done
+        reason = reasons.PR_STOPPING
     message = (
         f"Tasks Completed: {completed} (Failed: {failed}, Cancelled {cancelled}), "
         f"Incomplete: {incomplete}, Skipped: {skipped}"

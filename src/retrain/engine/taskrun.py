@@ -55,6 +55,7 @@ class TaskRunRequest:
     retries: int = 0
     backoff: Backoff = NO_BACKOFF
     manifest: Mapping[str, Any] = field(default_factory=dict)  # metadata/spec for the status document
+    ignore_failure: bool = False  # the pipeline task has `onError: continue`: a failure is FailureIgnored
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,9 @@ class _Attempt:
         self, index: int, name: str, step: Step, deadline: float | None
     ) -> tuple[Phase, str, str, dict[str, Any]]:
         if step.script is not None:
-            _, argv = materialize_script(step.script, self.dirs["/tekton/scripts"], index, name)
+            _, argv = materialize_script(
+                step.script, self.dirs["/tekton/scripts"], index, name, visible_dir=self.visible("/tekton/scripts")
+            )
             argv = [*argv, *(step.args or [])]
         elif step.command:
             argv = [*step.command, *(step.args or [])]
@@ -222,6 +225,7 @@ class _Attempt:
             working_dir=working_dir,
             mounts=self.mounts,
             log_path=self.env.log_path(self.req.name, name),
+            name=name,
             timeout_s=limit,
         )
         result = await run_step(
@@ -387,6 +391,8 @@ async def execute_taskrun(
         retryable = phase in ("failed", "timed_out") and retry < req.retries and not cancel.event.is_set()
         if not retryable:
             cond = "True" if phase == "succeeded" else "False"
+            if phase == "failed" and req.ignore_failure:  # Tekton marks the TaskRun itself FailureIgnored
+                reason = reasons.TR_FAILURE_IGNORED
             status["conditions"] = [_condition(cond, reason, message, finished)]
             if retries_status:
                 status["retriesStatus"] = retries_status

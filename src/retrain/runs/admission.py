@@ -6,14 +6,19 @@ its process asks `admit()` (or loops on `wait_for_admission()`) until told to st
 - Allow: start at once.
 - Forbid: refused while another run with the key is admitted (Pending, told to start) or Running.
 - Replace: every earlier active run with the key is asked to cancel ("Cancelled"; one that never started
-  ends Cancelled at once); wait until they have ended, then start. The newest run wins.
-- Queue: at most one admitted/Running run per key, started in creation order (FIFO); a run waits while an
-  earlier one is running or waiting; it is refused when `queue_limit` runs are already waiting ahead of it.
+  ends Cancelled at once); wait until they have ended, then start. Only earlier runs are cancelled, so of
+  several Replace runs started together the newest wins instead of all cancelling each other.
+- Queue: at most one admitted/Running run per key, started in creation order (FIFO); a run waits while one
+  is admitted/running or an earlier one is waiting. `queue_limit` is how many may wait: a run is refused
+  when that many are already waiting ahead of it (limit 3, ten runs at once: 1 starts, 3 wait, 6 refused).
 
 A refused run is ended by the store: state Failed, reason "Refused" (one reason for every policy, so that
 `runs list --state Failed` and dashboards need to know only one word), a Succeeded=False condition and a
 Warning event whose message names the policy, the key and the blocking runs. A run cancelled while it
 waits is refused too (its state stays Cancelled).
+
+The engine's part: `create_run(..., concurrency_key=key, engine_pid=os.getpid())`, `wait_for_admission`,
+then `mark_started` on "start" (the run counts as running from the admission on).
 
 `decide` is the pure policy; the store applies its plan in one `BEGIN IMMEDIATE` transaction, which makes
 the decision atomic across processes. Runs whose engine process is gone do not block: the store marks them
