@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import Ran, RunYaml, run_yaml
 
+from fixtures.engine_helpers import Ran, RunYaml, run_yaml
 from retrain.engine.sandbox import Sandbox, detect_sandbox
 
 
 @pytest.fixture(scope="session")
 def sandbox() -> Sandbox:
-    return detect_sandbox()
+    """bwrap where it works; ENGINE_TESTS_SANDBOX=host runs the in-process engine tests in host mode."""
+    prefer = os.environ.get("ENGINE_TESTS_SANDBOX", "auto")
+    assert prefer in ("auto", "bwrap", "host"), prefer
+    return detect_sandbox(prefer=prefer)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
-"""Params (string, array, object), defaults, propagation, indexing, and context variables, as Tekton does them."""
+"""Params (string, array, object), defaults, propagation, indexing, and context variables, as in Tekton."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from engine_helpers import RunYaml, make_engine, submit_yaml
 
+from fixtures.engine_helpers import RunYaml, make_engine, submit_yaml
 from retrain.engine.reasons import RunRejected
+from retrain.engine.sandbox import detect_sandbox
 from retrain.runs.store import RunStore
 
 PARAMS_PIPELINE = """
@@ -91,8 +92,10 @@ spec:
             - name: echo
               image: busybox
               script: |
-                echo "pr=$(context.pipelineRun.name) tr=$(context.taskRun.name) retry=$(context.task.retry-count)"
-                echo "retries=$(context.pipelineTask.retries) pipeline=$(context.pipeline.name) ns=$(context.pipelineRun.namespace)"
+                echo "pr=$(context.pipelineRun.name) tr=$(context.taskRun.name) \\
+                retry=$(context.task.retry-count)"
+                echo "retries=$(context.pipelineTask.retries) pipeline=$(context.pipeline.name) \\
+                ns=$(context.pipelineRun.namespace)"
 """
 
 
@@ -132,8 +135,6 @@ def test_taskrun_context_default_and_propagated_param(run: RunYaml) -> None:
 
 
 def _rejected(home: Path, text: str) -> RunRejected:
-    from retrain.engine.sandbox import detect_sandbox
-
     engine, _ = make_engine(home, detect_sandbox())
     with pytest.raises(RunRejected) as caught:
         submit_yaml(engine, text)
@@ -263,3 +264,16 @@ def test_a_rejected_run_leaves_the_store_usable(home: Path) -> None:
     _rejected(home, MISSING)
     with RunStore(home) as store:
         assert store.list_runs() == []
+
+
+def test_a_rejected_run_with_a_taken_name_leaves_the_older_run_alone(run: RunYaml, home: Path) -> None:
+    first = run(TASKRUN_CONTEXT)
+    assert first.result.succeeded
+    log = home / "runs" / "tr-ctx" / "logs"
+    assert log.is_dir()
+    engine, _ = make_engine(home, detect_sandbox())
+    invalid = TASKRUN_CONTEXT.replace('        default: "7"\n', "")  # now `n` is missing
+    with pytest.raises(RunRejected, match="ParameterMissing"):
+        submit_yaml(engine, invalid)
+    assert log.is_dir(), "the rejected run deleted the directory of the run that had its name"
+    assert [r.name for r in engine.store.list_runs()] == ["tr-ctx"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from engine_helpers import RunYaml, make_engine, submit_yaml
 
+from fixtures.engine_helpers import RunYaml, make_engine, submit_yaml
 from retrain.engine.reasons import RunRejected
 from retrain.engine.sandbox import Sandbox
 
@@ -127,7 +127,9 @@ def test_a_result_over_4096_bytes_fails_the_taskrun(run: RunYaml) -> None:
     big = ran.taskruns()["big"]
     cond = big.status["conditions"][0]
     assert (cond["status"], cond["reason"]) == ("False", "TaskRunResultLargerThanAllowedLimit")
-    assert "Termination message is above max allowed size 4096, caused by large task result." in cond["message"]
+    assert (
+        "Termination message is above max allowed size 4096, caused by large task result." in cond["message"]
+    )
     assert ran.skipped()["after"]["reason"] == "PipelineRun was stopping"
 
 
@@ -315,9 +317,7 @@ spec:
 def test_independent_tasks_run_in_parallel(run: RunYaml) -> None:
     ran = run(PARALLEL)
     assert ran.result.succeeded, ran.result.message
-    (ls, le), (rs, re) = (
-        map(float, str(ran.task_results(t)["span"]).split()) for t in ("left", "right")
-    )
+    (ls, le), (rs, re) = (map(float, str(ran.task_results(t)["span"]).split()) for t in ("left", "right"))
     assert ls < re and rs < le, f"no overlap: left {ls}-{le}, right {rs}-{re}"
 
 
@@ -442,7 +442,9 @@ spec:
           params: [{name: all}, {name: check}, {name: skipped}, {name: reason}]
           steps:
             - image: busybox
-              script: echo "all=$(params.all) check=$(params.check) skipped=$(params.skipped) reason=$(params.reason)"
+              script: |
+                echo "all=$(params.all) check=$(params.check) skipped=$(params.skipped) \\
+                reason=$(params.reason)"
       - name: finally-when
         when:
           - input: $(tasks.status)
@@ -520,7 +522,9 @@ spec:
           params: [{name: broken}, {name: reason}, {name: all}, {name: slow}]
           steps:
             - image: busybox
-              script: echo "broken=$(params.broken) reason=$(params.reason) all=$(params.all) slow=$(params.slow)"
+              script: |
+                echo "broken=$(params.broken) reason=$(params.reason) \\
+                all=$(params.all) slow=$(params.slow)"
 """
 
 
@@ -608,3 +612,162 @@ def test_step_on_error_continue_records_the_exit_code_and_goes_on(run: RunYaml) 
     assert steps[0]["terminated"]["exitCode"] == 7
     assert steps[0]["terminationReason"] == "Continued"
     assert steps[1]["terminated"]["exitCode"] == 0
+
+
+# --- matrix -----------------------------------------------------------------------------------------------
+
+MATRIX = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: mx
+spec:
+  params:
+    - name: platforms
+      value: [linux, mac]
+    - name: none
+      value: []
+  pipelineSpec:
+    params:
+      - name: platforms
+        type: array
+      - name: none
+        type: array
+    tasks:
+      - name: build
+        matrix:
+          params:
+            - name: platform
+              value: $(params.platforms[*])
+            - name: browser
+              value: [chrome, firefox]
+          include:
+            - name: mac-safari
+              params:
+                - {name: platform, value: mac}
+                - {name: browser, value: safari}
+            - name: chrome-flag
+              params:
+                - {name: browser, value: chrome}
+                - {name: flag, value: fast}
+        taskSpec:
+          params:
+            - name: platform
+            - name: browser
+            - name: flag
+              default: none
+          results:
+            - name: combo
+          steps:
+            - image: busybox
+              script: printf "$(params.platform)-$(params.browser)-$(params.flag)" > $(results.combo.path)
+      - name: gather
+        params:
+          - name: all
+            value: $(tasks.build.results.combo[*])
+        taskSpec:
+          params:
+            - name: all
+              type: array
+          steps:
+            - image: busybox
+              args: ["$(params.all[*])"]
+              script: echo "$@" | tr ' ' '\\n' | sort | tr '\\n' ' '
+      - name: empty
+        matrix:
+          params:
+            - name: x
+              value: $(params.none[*])
+        taskSpec:
+          params: [{name: x}]
+          steps: [{image: busybox, script: "echo $(params.x)"}]
+"""
+
+
+def test_matrix_fans_out_includes_and_aggregates_results(run: RunYaml) -> None:
+    ran = run(MATRIX)
+    assert ran.result.succeeded, ran.result.message
+    build = [c for c in ran.status["childReferences"] if c["pipelineTaskName"] == "build"]
+    assert [c["name"] for c in build] == [f"mx-build-{i}" for i in range(5)]
+    combos = sorted(
+        str(tr.results["combo"]) for tr in ran.store.taskruns("mx") if tr.pipeline_task == "build"
+    )
+    assert combos == [
+        "linux-chrome-fast",
+        "linux-firefox-none",
+        "mac-chrome-fast",
+        "mac-firefox-none",
+        "mac-safari-none",
+    ]
+    assert ran.output("mx-gather") == [" ".join(combos) + " "]
+    assert ran.skipped() == {"empty": {"name": "empty", "reason": "Matrix Parameters have an empty array"}}
+    assert (ran.result.status, ran.result.reason) == ("True", "Completed")
+
+
+def test_matrix_over_256_combinations_is_refused(run: RunYaml) -> None:
+    values = "[" + ", ".join(f"v{i}" for i in range(17)) + "]"
+    text = f"""
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: huge
+spec:
+  params:
+    - name: many
+      value: {values}
+  pipelineSpec:
+    params:
+      - name: many
+        type: array
+    tasks:
+      - name: fan
+        matrix:
+          params:
+            - name: a
+              value: $(params.many[*])
+            - name: b
+              value: $(params.many[*])
+        taskSpec:
+          params: [{{name: a}}, {{name: b}}]
+          steps: [{{image: busybox, script: "echo $(params.a)$(params.b)"}}]
+"""
+    ran = run(text)
+    assert (ran.result.status, ran.result.reason) == ("False", "PipelineValidationFailed")
+    assert "289 combinations" in ran.result.message
+    assert "256" in ran.result.message
+    assert ran.store.taskruns("huge") == []
+    assert "childReferences" not in ran.status
+
+
+PREFIXES = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: a-pipelinerun-with-a-rather-long-name-for-hashing
+spec:
+  pipelineSpec:
+    tasks:
+      - name: build
+        taskSpec:
+          steps: [{image: busybox, script: "echo build"}]
+      - name: build-x
+        taskSpec:
+          steps: [{image: busybox, script: "echo build-x"}]
+      - name: a-task-whose-name-makes-the-taskrun-name-too-long
+        matrix:
+          params: [{name: n, value: ["1", "2"]}]
+        taskSpec:
+          params: [{name: n}]
+          steps: [{image: busybox, script: "echo $(params.n)"}]
+"""
+
+
+def test_every_taskrun_record_names_its_own_pipeline_task(run: RunYaml) -> None:
+    """Even while running, for names that prefix each other and names shortened with a hash."""
+    ran = run(PREFIXES)
+    assert ran.result.succeeded, ran.result.message
+    owners = {c["name"]: c["pipelineTaskName"] for c in ran.status["childReferences"]}
+    assert len(owners) == 4
+    assert all(len(name) <= 63 for name in owners)
+    for update in ran.store.taskrun_updates:
+        assert update.pipeline_task == owners[update.name], update.name

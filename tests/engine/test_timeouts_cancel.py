@@ -5,13 +5,22 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from engine_helpers import RunYaml, cli, cli_popen, make_engine, pgrep, submit_yaml, wait_for
 
+from fixtures.engine_helpers import (
+    RunYaml,
+    assert_no_orphans,
+    cli,
+    cli_popen,
+    make_engine,
+    pgrep,
+    submit_yaml,
+    wait_for,
+)
 from retrain.engine.engine import RunResult
-from retrain.engine.pipelinerun import RunControl
 from retrain.engine.sandbox import Sandbox
 from retrain.runs.store import RunStore
 
@@ -50,7 +59,7 @@ spec:
     assert steps[0]["terminated"]["reason"] == "TimeoutExceeded"
     assert steps[1]["terminated"]["reason"] == "Skipped"
     assert ran.output("slow-tr") == []
-    assert pgrep(f"sleep {marker}") == [], "the step's processes outlived its timeout"
+    assert_no_orphans(f"sleep {marker}")
 
 
 def test_step_timeout_fails_the_step(run: RunYaml) -> None:
@@ -73,7 +82,7 @@ spec:
     assert (ran.result.status, ran.result.reason) == ("False", "Failed")
     assert ran.result.message == '"step-quick" exited because the step timeout of 1s was exceeded'
     assert ran.status["steps"][0]["terminationReason"] == "TimeoutExceeded"
-    assert pgrep(f"sleep {marker}") == []
+    assert_no_orphans(f"sleep {marker}")
 
 
 def test_pipeline_timeout_stops_the_run_and_skips_the_rest(run: RunYaml) -> None:
@@ -111,7 +120,7 @@ spec:
     slow = ran.taskruns()["slow"]
     assert slow.state == "Failed"
     assert slow.reason == "TaskRunTimeout"
-    assert pgrep(f"sleep {marker}") == []
+    assert_no_orphans(f"sleep {marker}")
     assert ran.record.state == "Failed"
     assert "completionTime" in ran.record.status
 
@@ -146,12 +155,14 @@ spec:
           steps: [{{image: busybox, script: "echo cleanup slow=$(params.s)"}}]
 """
     )
-    assert ran.result.status == "False"
-    assert ran.result.reason == "Failed"
+    assert (ran.result.status, ran.result.reason) == ("False", "PipelineRunTimeout")
+    assert (
+        ran.result.message == 'PipelineRun "tasks-timeout" failed due to tasks failed to finish within "1s"'
+    )
     assert ran.skipped() == {"next": {"name": "next", "reason": "PipelineRun Tasks timeout has been reached"}}
     assert ran.output("tasks-timeout-cleanup") == ["cleanup slow=Failed"]
     assert ran.taskruns()["slow"].reason == "TaskRunTimeout"
-    assert pgrep(f"sleep {marker}") == []
+    assert_no_orphans(f"sleep {marker}")
 
 
 def test_finally_timeout(run: RunYaml) -> None:
@@ -180,32 +191,40 @@ spec:
     assert (ran.result.status, ran.result.reason) == ("False", "Failed")
     assert ran.taskruns()["slow-cleanup"].reason == "TaskRunTimeout"
     assert ran.taskruns()["quick"].state == "Succeeded"
-    assert pgrep(f"sleep {marker}") == []
+    assert_no_orphans(f"sleep {marker}")
 
 
-@pytest.mark.parametrize(
-    ("flag", "value"),
-    [("timeout", "5 minutes"), ("timeout", "1d"), ("timeout", "-1s")],
-)
-def test_bad_go_duration_exits_2(tmp_path: Path, flag: str, value: str) -> None:
+BAD_DURATIONS = [
+    (
+        "taskrun",
+        "spec:\n  timeout: 5 minutes\n  taskSpec:\n    steps: [{image: busybox, script: echo}]",
+        None,
+    ),
+    ("taskrun", "spec:\n  timeout: 1d\n  taskSpec:\n    steps: [{image: busybox, script: echo}]", None),
+    ("taskrun", "spec:\n  timeout: -1s\n  taskSpec:\n    steps: [{image: busybox, script: echo}]", None),
+    (
+        "step",
+        "spec:\n  taskSpec:\n    steps:\n      - image: busybox\n        script: echo\n        timeout: 10 s",
+        10,
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "spec", "line"), BAD_DURATIONS, ids=["words", "days", "negative", "step"])
+def test_bad_go_duration_exits_2_and_starts_nothing(
+    tmp_path: Path, what: str, spec: str, line: int | None
+) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(
-        f"""apiVersion: tekton.dev/v1
-kind: TaskRun
-metadata:
-  name: bad-duration
-spec:
-  {flag}: "{value}"
-  taskSpec:
-    steps: [{{image: busybox, script: "echo hi"}}]
-"""
-    )
+    path.write_text(f"apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata:\n  name: bad-duration\n{spec}\n")
     home = tmp_path / "home"
     done = cli("run", "-q", "-f", path, "--home", home)
     assert done.returncode == 2, done.stderr
-    assert f"{path}:" in done.stderr
-    assert "spec.timeout" in done.stderr
-    assert "bad-duration" not in cli("runs", "list", "--home", home).stdout
+    assert "timeout" in done.stderr
+    assert "duration" in done.stderr or "timeout" in done.stderr
+    if line is not None:
+        assert f"{path}:{line}" in done.stderr
+    assert "bad-duration" not in cli("runs", "list", "-o", "json", "--home", home).stdout
+    assert not (home / "runs" / "bad-duration").exists()
 
 
 # --- cancellation ---------------------------------------------------------------------------------------
@@ -233,8 +252,11 @@ spec:
 
 
 def _running_step(home: Path, run_name: str, marker: str) -> bool:
+    if not (home / "retrain.db").exists():
+        return False
     with RunStore(home) as store:
-        return store.get_run(run_name).state == "Running" and bool(pgrep(f"sleep {marker}"))
+        running = [r.name for r in store.list_runs(state="Running")]
+    return run_name in running and bool(pgrep(f"sleep {marker}"))
 
 
 @pytest.mark.slow
@@ -242,14 +264,11 @@ def test_cancel_from_another_process(tmp_path: Path) -> None:
     home, marker = tmp_path / "home", _marker()
     path = tmp_path / "long.yaml"
     path.write_text(LONG_PIPELINE.format(name="cancel-me", marker=marker))
-    proc = cli_popen("run", "-f", path, "--home", home)
-    try:
+    with cli_popen("run", "-f", path, "--home", home) as proc:
         wait_for(lambda: _running_step(home, "cancel-me", marker), what="the run to be Running")
         done = cli("runs", "cancel", "cancel-me", "--home", home)
         assert done.returncode == 0, done.stderr
         _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
     assert proc.returncode != 0
     with RunStore(home) as store:
         record = store.get_run("cancel-me")
@@ -259,59 +278,30 @@ def test_cancel_from_another_process(tmp_path: Path) -> None:
     assert cond["message"] == 'PipelineRun "cancel-me" was cancelled'
     assert taskruns["long"].reason == "TaskRunCancelled"
     assert "cleanup" not in taskruns  # a hard cancel does not run finally
-    assert pgrep(f"sleep {marker}") == []
+    assert_no_orphans(f"sleep {marker}")
     assert "Succeeded=False reason=Cancelled" in err
 
 
-def _run_with_stop(
-    home: Path, sandbox: Sandbox, text: str, mode: str, *, when_running: str
-) -> tuple[RunResult, RunStore]:
-    """Run `text` in this process and ask for `mode` once `when_running`'s step process is up."""
-    engine, _ = make_engine(home, sandbox)
-    sub = submit_yaml(engine, text)
-    control = RunControl()
-
-    async def go() -> RunResult:
-        worker = asyncio.ensure_future(engine.execute(sub, control))
-        while not pgrep(when_running):
-            await asyncio.sleep(0.05)
-        engine.store.request_cancel(sub.name, mode)  # type: ignore[arg-type]
-        return await worker
-
-    return asyncio.run(go()), engine.store
-
-
-def test_cancelled_run_finally_cancels_running_tasks_and_runs_finally(home: Path, sandbox: Sandbox) -> None:
-    marker = _marker()
-    result, store = _run_with_stop(
-        home,
-        sandbox,
-        LONG_PIPELINE.format(name="graceful", marker=marker),
-        "CancelledRunFinally",
-        when_running=f"sleep {marker}",
-    )
-    assert (result.status, result.reason) == ("False", "Cancelled")
-    assert result.message == 'PipelineRun "graceful" was cancelled'
-    taskruns = {tr.pipeline_task: tr for tr in store.taskruns("graceful")}
-    assert taskruns["long"].reason == "TaskRunCancelled"
-    assert taskruns["cleanup"].state == "Succeeded"
-    assert "after" in {s["name"] for s in result.status_doc["skippedTasks"]}
-    assert pgrep(f"sleep {marker}") == []
-
-
-def test_stopped_run_finally_lets_running_tasks_finish(home: Path, sandbox: Sandbox) -> None:
-    marker = _marker()
-    text = f"""
+GRACEFUL = """
 apiVersion: tekton.dev/v1
 kind: PipelineRun
 metadata:
-  name: stopped
+  name: {name}
 spec:
   pipelineSpec:
+    workspaces: [{{name: w}}]
     tasks:
       - name: running
+        workspaces: [{{name: w}}]
         taskSpec:
-          steps: [{{image: busybox, script: "sleep 0.{marker[3:]}; echo finished"}}]
+          workspaces: [{{name: w}}]
+          steps:
+            - image: busybox
+              script: |
+                sleep {marker} &
+                touch $(workspaces.w.path)/started
+                for i in $(seq 1 400); do [ -e $(workspaces.w.path)/go ] && break; sleep 0.05; done
+                echo finished
       - name: after
         runAfter: [running]
         taskSpec:
@@ -321,7 +311,54 @@ spec:
         taskSpec:
           steps: [{{image: busybox, script: "echo cleanup"}}]
 """
-    result, store = _run_with_stop(home, sandbox, text, "StoppedRunFinally", when_running=f"sleep 0.{marker[3:]}")
+
+
+def _run_with_stop(
+    home: Path, sandbox: Sandbox, tmp_path: Path, name: str, mode: str
+) -> tuple[RunResult, RunStore, str]:
+    """Run GRACEFUL in this process; once its first step runs, ask for `mode`; once the engine has seen
+    the request, let the step finish (if it still runs)."""
+    marker, shared = _marker(), tmp_path / "shared"
+    shared.mkdir()
+    engine, _ = make_engine(home, sandbox)
+    sub = submit_yaml(engine, GRACEFUL.format(name=name, marker=marker), host_dirs={"w": shared})
+
+    async def until(predicate: Callable[[], bool], what: str) -> None:
+        for _ in range(400):
+            if predicate():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    async def go() -> RunResult:
+        worker = asyncio.ensure_future(engine.execute(sub))
+        await until((shared / "started").exists, "the first step to start")
+        engine.store.request_cancel(sub.name, mode)  # type: ignore[arg-type]
+        seen = ("StoppedRunningFinally", "CancelledRunningFinally")
+        await until(
+            lambda: worker.done() or engine.store.get_run(sub.name).reason in seen, "the engine to stop"
+        )
+        (shared / "go").touch()
+        return await worker
+
+    return asyncio.run(go()), engine.store, marker
+
+
+def test_cancelled_run_finally_cancels_running_tasks_and_runs_finally(
+    home: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result, store, marker = _run_with_stop(home, sandbox, tmp_path, "graceful", "CancelledRunFinally")
+    assert (result.status, result.reason) == ("False", "Cancelled")
+    assert result.message == 'PipelineRun "graceful" was cancelled'
+    taskruns = {tr.pipeline_task: tr for tr in store.taskruns("graceful")}
+    assert taskruns["running"].reason == "TaskRunCancelled"
+    assert taskruns["cleanup"].state == "Succeeded"
+    assert [s["name"] for s in result.status_doc["skippedTasks"]] == ["after"]
+    assert_no_orphans(f"sleep {marker}")
+
+
+def test_stopped_run_finally_lets_running_tasks_finish(home: Path, sandbox: Sandbox, tmp_path: Path) -> None:
+    result, store, _ = _run_with_stop(home, sandbox, tmp_path, "stopped", "StoppedRunFinally")
     assert (result.status, result.reason) == ("False", "Cancelled")
     assert result.message == 'PipelineRun "stopped" was cancelled'
     taskruns = {tr.pipeline_task: tr for tr in store.taskruns("stopped")}
@@ -337,17 +374,14 @@ def test_ctrl_c_cancels_the_run(tmp_path: Path) -> None:
     home, marker = tmp_path / "home", _marker()
     path = tmp_path / "long.yaml"
     path.write_text(LONG_PIPELINE.format(name="interrupted", marker=marker))
-    proc = cli_popen("run", "-f", path, "--home", home)
-    try:
+    with cli_popen("run", "-f", path, "--home", home) as proc:
         wait_for(lambda: _running_step(home, "interrupted", marker), what="the run to be Running")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
     assert proc.returncode not in (0, None)
     with RunStore(home) as store:
         record = store.get_run("interrupted")
     assert record.state == "Cancelled"
     assert record.status["conditions"][0]["reason"] == "Cancelled"
-    assert pgrep(f"sleep {marker}") == []
+    assert_no_orphans(f"sleep {marker}")
     assert "cancelling" in err

@@ -287,6 +287,34 @@ def test_taskruns_in_start_order_with_retries(store: RunStore) -> None:
     assert got[0] == done
 
 
+def test_taskrun_times_come_from_the_tekton_status_when_not_given(store: RunStore) -> None:
+    _create(store, "r")
+    late = TaskRunRecord(
+        name="r-b",
+        run_name="r",
+        pipeline_task="b",
+        retry=0,
+        state="Succeeded",
+        reason="Succeeded",
+        started_at=None,
+        completed_at=None,
+        status={"startTime": "2026-01-01T00:00:09Z", "completionTime": "2026-01-01T00:00:12Z"},
+        results={},
+    )
+    store.upsert_taskrun(late)
+    store.upsert_taskrun(
+        TaskRunRecord(**{**late.__dict__, "name": "r-a", "status": {"startTime": "2026-01-01T00:00:05Z"}})
+    )
+    store.upsert_taskrun(
+        TaskRunRecord(**{**late.__dict__, "name": "r-c", "status": {"startTime": "garbage"}})
+    )
+    got = store.taskruns("r")
+    assert [t.name for t in got] == ["r-a", "r-b", "r-c"]
+    assert got[1].started_at == T0 + timedelta(seconds=9)
+    assert got[1].completed_at == T0 + timedelta(seconds=12)
+    assert got[2].started_at is None
+
+
 def test_events_in_order(store: RunStore, clock: FakeClock) -> None:
     _create(store, "r")
     assert store.events("r") == []

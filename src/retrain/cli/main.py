@@ -31,17 +31,15 @@ def _root(
 
 
 def _register() -> None:
-    from retrain.cli import run, runs
+    from retrain.cli import models, run, runs, serve, train
 
     run.register(app)
     app.add_typer(runs.app, name="runs", help="List, show, follow, cancel, re-run and prune runs.")
-    try:
-        from retrain.cli import models
-    except ImportError:  # pragma: no cover - the registry group ships with the training issue
-        return
+    train.register(app)
     app.add_typer(
         models.app, name="models", help="Model versions: list, show, history, promote, rollback, prune."
     )
+    serve.register(app)
 
 
 _register()

@@ -7,6 +7,7 @@ another terminal can follow, show and cancel it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -30,6 +31,7 @@ from retrain.tekton.substitution import substitute_string
 POLICY_ANNOTATION = "retrain.dev/concurrency-policy"
 KEY_ANNOTATION = "retrain.dev/concurrency-key"
 QUEUE_LIMIT_ANNOTATION = "retrain.dev/queue-limit"
+HOST_WORKSPACES_ANNOTATION = "retrain.dev/host-workspaces"  # `-w NAME=DIR` bindings, kept for re-runs
 POLICIES = ("Allow", "Forbid", "Replace", "Queue")
 
 LineSink = Callable[[str, str, str], None]  # (taskrun, step, line)
@@ -113,6 +115,7 @@ class Engine:
         meta = run.metadata
         name = meta.name or self.store.unique_name(meta.generate_name or f"{run.kind.lower()}-")
         run_dir = self.store.home / "runs" / name  # created by the binding below; removed if invalid
+        fresh = not run_dir.exists()  # a taken name: the directory is the older run's, never removed here
         request: PipelineRunRequest | TaskRunRequest
         try:
             if isinstance(run, PipelineRun):
@@ -125,10 +128,18 @@ class Engine:
                 pipeline, annotations, params = None, dict(meta.annotations), request.params
             concurrency = concurrency_spec(annotations, default_key=pipeline or name, params=params)
         except Exception:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            if fresh:
+                shutil.rmtree(run_dir, ignore_errors=True)
             raise
         manifest = run.model_dump(by_alias=True, exclude_none=True)
         manifest["metadata"]["name"] = name
+        if (
+            host_dirs
+        ):  # `-w NAME=DIR` is not part of the Tekton spec: remember it so `runs rerun` binds it too
+            bindings = {k: str(Path(v).expanduser().resolve()) for k, v in sorted(host_dirs.items())}
+            manifest["metadata"].setdefault("annotations", {})[HOST_WORKSPACES_ANNOTATION] = json.dumps(
+                bindings
+            )
         labels = dict(meta.labels)
         if pipeline:
             labels.setdefault("tekton.dev/pipeline", pipeline)
@@ -168,10 +179,8 @@ class Engine:
                 made.add(path.parent)
             return path
 
-        def on_status(taskrun: str, status: dict[str, Any], pipeline_task: str | None = None) -> None:
+        def record_try(taskrun: str, retry: int, status: dict[str, Any], pipeline_task: str | None) -> None:
             cond = status.get("conditions", [{}])[0]
-            retry = len(status.get("retriesStatus", []))
-            retries[taskrun] = retry
             results = {r["name"]: r["value"] for r in status.get("results", [])}
             self.store.upsert_taskrun(
                 TaskRunRecord(
@@ -187,6 +196,13 @@ class Engine:
                     results=results,
                 )
             )
+
+        def on_status(taskrun: str, status: dict[str, Any], pipeline_task: str | None = None) -> None:
+            history = status.get("retriesStatus", [])
+            retries[taskrun] = len(history)
+            for retry, past in enumerate(history):  # each attempt's record ends as that attempt ended
+                record_try(taskrun, retry, past, pipeline_task)
+            record_try(taskrun, len(history), status, pipeline_task)
 
         env = ExecEnv(
             sandbox=self.sandbox,
@@ -225,7 +241,10 @@ class Engine:
             pipeline_tasks[taskrun] = pipeline_task
             on_status(taskrun, status, pipeline_task)
 
-        env = replace(env, on_status=lambda tr, st: on_status(tr, st, _pipeline_task_of(tr, req)))
+        def owner(taskrun: str) -> str | None:  # the runner lists a TaskRun's name before it starts it
+            return next((s.name for s in runner.states.values() if taskrun in s.taskruns), None)
+
+        env = replace(env, on_status=lambda tr, st: on_status(tr, st, owner(tr)))
         runner = PipelineRunner(req, env, control, on_run_status, on_taskrun)
         outcome = await runner.run()
         return RunResult(
@@ -253,10 +272,3 @@ class Engine:
             sub.name, state=state, reason=cond["reason"], status=outcome.status, completed=True
         )
         return RunResult(sub.name, sub.kind, cond["status"], cond["reason"], cond["message"], outcome.status)
-
-
-def _pipeline_task_of(taskrun: str, req: PipelineRunRequest) -> str | None:
-    for task in [*req.spec.tasks, *req.spec.finally_]:
-        if taskrun == f"{req.name}-{task.name}" or taskrun.startswith(f"{req.name}-{task.name}-"):
-            return task.name
-    return None

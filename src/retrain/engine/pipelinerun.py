@@ -245,6 +245,8 @@ class PipelineRunner:
             deadline = self._deadline(which)
             if deadline is None or now < deadline or which in self.timeouts:
                 continue
+            if which == "tasks" and all(s.done for s in self.states.values() if not s.is_finally):
+                continue  # the tasks ended in time; finally has its own budget (cf. tektoncd/pipeline#10512)
             self.timeouts.add(which)
             message = f"TaskRun cancelled as the PipelineRun it belongs to has timed out ({which} timeout)."
             self._cancel_running(
@@ -422,6 +424,7 @@ class PipelineRunner:
             self.facts(),
             self.req.name,
             pipeline_timeout=format_duration(self.req.timeouts.pipeline or timedelta(0)),
+            tasks_timeout=format_duration(self.req.timeouts.tasks or timedelta(0)),
         )
         if self.fail is not None and cond.status != "Unknown":
             cond = type(cond)("False", self.fail[0], self.fail[1])

@@ -21,7 +21,7 @@ from retrain.engine.pipelinerun import PipelineRunRequest, PipelineTimeouts
 from retrain.engine.reasons import RunRejected
 from retrain.engine.taskrun import TaskRunRequest
 from retrain.engine.workspaces import bind_run_workspaces, check_declared, task_workspaces
-from retrain.errors import InvalidInput
+from retrain.errors import InvalidInput, Location
 from retrain.tekton.dag import build_dag
 from retrain.tekton.durations import DEFAULT_TIMEOUT, parse_duration
 from retrain.tekton.model import (
@@ -91,7 +91,16 @@ def _did_you_mean(name: str | None, known: Mapping[str, object]) -> str:
 
 
 def _timeout(text: str | None, field_path: str, default: timedelta | None) -> timedelta | None:
-    return parse_duration(text, field=field_path) if text else default
+    if not text:
+        return default
+    value = parse_duration(text, field=field_path)
+    if value < timedelta(0):  # Go parses "-1s"; Tekton's validation refuses a negative timeout
+        raise InvalidInput(
+            f"invalid timeout {text!r}: it must be 0 (no timeout) or more",
+            location=Location(field=field_path),
+            hint='e.g. "90s" or "1h30m"',
+        )
+    return value
 
 
 def prepare_pipelinerun(
@@ -142,10 +151,9 @@ def prepare_pipelinerun(
                 f'taskRunSpecs[{i}] names pipeline task "{trs.pipeline_task_name}", '
                 "which the pipeline does not have",
             )
-        if trs.timeout:
-            task_timeouts[trs.pipeline_task_name] = parse_duration(
-                trs.timeout, field=f"spec.taskRunSpecs[{i}].timeout"
-            )
+        timeout = _timeout(trs.timeout, f"spec.taskRunSpecs[{i}].timeout", None)
+        if timeout is not None:
+            task_timeouts[trs.pipeline_task_name] = timeout
     for task in [*spec.tasks, *spec.finally_]:
         backoff_for(task.name, annotations)  # malformed backoff annotations fail before the run starts
     return PipelineRunRequest(

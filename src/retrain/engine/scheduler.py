@@ -227,7 +227,8 @@ def decide(facts: Facts) -> Decision:
             if invalid:
                 producer, result = invalid[0]
                 message = (  # Tekton's ErrInvalidTaskResultReference, word for word
-                    f"Invalid task result reference: Could not find result with name {result} for task {producer}"
+                    "Invalid task result reference: "
+                    f"Could not find result with name {result} for task {producer}"
                 )
                 return Decision(start, skips, (reasons.PR_INVALID_TASK_RESULT_REFERENCE, message))
             reason, when = _dag_skip_reason(task, facts, states)
@@ -270,7 +271,7 @@ class Condition:
     message: str
 
 
-def condition(facts: Facts, run_name: str, *, pipeline_timeout: str) -> Condition:
+def condition(facts: Facts, run_name: str, *, pipeline_timeout: str, tasks_timeout: str = "") -> Condition:
     """The PipelineRun's Succeeded condition, with Tekton's reasons and message format."""
     states = list(facts.states.values())
     succeeded = sum(s.phase == "succeeded" for s in states)
@@ -286,6 +287,12 @@ def condition(facts: Facts, run_name: str, *, pipeline_timeout: str) -> Conditio
             "False",
             reasons.PR_TIMEOUT,
             f'PipelineRun "{run_name}" failed to finish within "{pipeline_timeout}"',
+        )
+    if "tasks" in facts.timeouts and incomplete == 0:  # tektoncd/pipeline#7573: a timeout, not "Failed"
+        return Condition(
+            "False",
+            reasons.PR_TIMEOUT,
+            f'PipelineRun "{run_name}" failed due to tasks failed to finish within "{tasks_timeout}"',
         )
     if facts.stop_mode == "Cancelled" and not any(s.phase == "running" for s in states):
         return Condition("False", reasons.PR_CANCELLED, f'PipelineRun "{run_name}" was cancelled')

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -194,7 +194,11 @@ class _Attempt:
     ) -> tuple[Phase, str, str, dict[str, Any]]:
         if step.script is not None:
             _, argv = materialize_script(
-                step.script, self.dirs["/tekton/scripts"], index, name, visible_dir=self.visible("/tekton/scripts")
+                step.script,
+                self.dirs["/tekton/scripts"],
+                index,
+                name,
+                visible_dir=self.visible("/tekton/scripts"),
             )
             argv = [*argv, *(step.args or [])]
         elif step.command:
@@ -216,7 +220,8 @@ class _Attempt:
         step_timeout = parse_duration(step.timeout, field=f"steps[{index}].timeout") if step.timeout else None
         limit = step_timeout.total_seconds() if step_timeout else None
         if deadline is not None:
-            remaining = max(0.0, deadline - self.env.clock.monotonic())
+            # Never 0: the process runner reads a zero timeout as none (Tekton's "0" means no timeout).
+            remaining = max(0.001, deadline - self.env.clock.monotonic())
             limit = remaining if limit is None else min(limit, remaining)
         on_line = self.env.on_line
         launch = StepLaunch(
@@ -251,7 +256,9 @@ class _Attempt:
             "terminationReason": "Continued" if continued else result.reason,
         }
         if result.reason == "Cancelled":
-            return "cancelled", self.cancel.reason, self.cancel.message, state
+            # Stopped by the pipeline's timeout: Tekton counts that TaskRun as failed, not cancelled.
+            phase: Phase = "timed_out" if self.cancel.reason == reasons.TR_TIMEOUT else "cancelled"
+            return phase, self.cancel.reason, self.cancel.message, state
         if result.reason == "TimeoutExceeded":
             if deadline is not None and self.env.clock.monotonic() >= deadline - 0.05:
                 timeout = format_duration(self.req.timeout or timedelta(0))
@@ -341,9 +348,6 @@ async def execute_taskrun(
     """Run a TaskRun to completion, retrying as asked. `deadline` (monotonic) bounds it from outside."""
     clock = env.clock
     started = clock.now()
-    own_deadline = None
-    if req.timeout and req.timeout.total_seconds() > 0:
-        own_deadline = clock.monotonic() + req.timeout.total_seconds()
     retries_status: list[dict[str, Any]] = []
     base = {"podName": f"{req.name}-pod", "taskSpec": req.spec.model_dump(by_alias=True, exclude_none=True)}
     env.on_status(
@@ -364,8 +368,15 @@ async def execute_taskrun(
     retry = 0
     while True:
         attempt_started = clock.now()
+        own_deadline = None  # every try gets the whole timeout: Tekton resets startTime for a retry
+        if req.timeout and req.timeout.total_seconds() > 0:
+            own_deadline = clock.monotonic() + req.timeout.total_seconds()
+        attempt_req = req
+        if deadline is not None and (own_deadline is None or deadline < own_deadline):
+            # As Tekton does for a pipeline's TaskRuns: the timeout is what the pipeline has left (messages).
+            attempt_req = replace(req, timeout=timedelta(seconds=max(0.0, deadline - clock.monotonic())))
         limits = [d for d in (own_deadline, deadline) if d is not None]
-        attempt = _Attempt(req, env, retry, cancel)
+        attempt = _Attempt(attempt_req, env, retry, cancel)
         phase, reason, message, steps = await attempt.run(min(limits) if limits else None)
         results, result_error = attempt.collect_results()
         if phase == "succeeded" and result_error is not None:

@@ -31,13 +31,20 @@ BUSY_TIMEOUT_S = 60.0
 
 
 class Database:
+    """The process's connection to one run store database, for reads, single-statement writes and write
+    transactions."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self._writer = WriterLock(path.with_name(path.name + ".lock"))
-        with self._writer.held():  # a fresh database is set up by one process at a time
-            self._conn: sqlite3.Connection | None = connect(path)
+        try:
+            with self._writer.held():  # a fresh database is set up by one process at a time
+                self._conn: sqlite3.Connection | None = connect(path)
+        except BaseException:
+            self._writer.close()
+            raise
         # Connections inherited through fork() must never be used or closed by the child (SQLite's rule);
         # they are kept here so that garbage collection does not close them either.
         self._inherited: list[sqlite3.Connection] = []

@@ -42,6 +42,7 @@ from retrain.runs.records import (
     dump_json,
     event_from_row,
     run_from_row,
+    status_time,
     taskrun_from_row,
     to_iso,
     utcnow,
@@ -225,8 +226,11 @@ class RunStore:
     # -- task runs and events -----------------------------------------------------------------------------
 
     def upsert_taskrun(self, rec: TaskRunRecord) -> None:
-        """Insert or replace the task run (run_name, name, retry); its start-order position is kept."""
+        """Insert or replace the task run (run_name, name, retry). Times not given are taken from the Tekton
+        status (`startTime`, `completionTime`) when it has them."""
         _check_choice(rec.state, RUN_STATES, "state")
+        started = rec.started_at or status_time(rec.status, "startTime")
+        completed = rec.completed_at or status_time(rec.status, "completionTime")
         values = (
             rec.run_name,
             rec.name,
@@ -234,8 +238,8 @@ class RunStore:
             rec.pipeline_task,
             rec.state,
             rec.reason,
-            None if rec.started_at is None else to_iso(rec.started_at),
-            None if rec.completed_at is None else to_iso(rec.completed_at),
+            None if started is None else to_iso(started),
+            None if completed is None else to_iso(completed),
             dump_json(rec.status),
             dump_json(rec.results),
         )

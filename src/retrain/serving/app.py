@@ -1,0 +1,325 @@
+"""The inference server as one plain ASGI application: KServe V1 and the Open Inference Protocol (V2).
+
+No framework sits between uvicorn and the handlers: a request is routed by string tests on its path, its
+body is read in one message, and the answer is two `send` calls, which keeps a single-row request in the
+tens of microseconds of Python. Every answer about a model carries `X-Model-Version`; errors are JSON in
+KServe's shape (`{"error": "..."}`) with 400 for bad input, 404 for an unknown model or path, 413 for a body
+over the limit and 503 while a model is not ready. Paths outside /v1, /v2 and /metrics go to `fallback`, so
+another service (triggers, API) can share the same server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import numpy as np
+
+from retrain import __version__
+from retrain.errors import Conflict, InvalidInput, NotFound, RetrainError, TemporaryError
+from retrain.serving import codec, views
+from retrain.serving.compiled import Floats
+from retrain.serving.loader import LoadedModel
+from retrain.serving.metrics import Metrics
+from retrain.serving.repository import ModelRepository, ModelState
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+OFFLOAD_ROWS = 256  # larger batches predict in a worker thread so they never stall the event loop
+JSON = b"application/json"
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, *, model: LoadedModel | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.message, self.model, self.extra = status, message, model, extra
+
+
+def status_for(error: RetrainError) -> int:
+    """The one mapping from retrain's errors to HTTP statuses for the serving endpoints."""
+    if isinstance(error, InvalidInput):
+        return 400
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, Conflict):
+        return 409
+    if isinstance(error, TemporaryError):
+        return 503
+    return 500
+
+
+class ServingApp:
+    """ASGI app answering for the models of `repository`. Call `start()`/`stop()` when not run by lifespan."""
+
+    def __init__(
+        self,
+        repository: ModelRepository,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        fallback: ASGIApp | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.repository = repository
+        self.max_body_bytes = max_body_bytes
+        self.fallback = fallback
+        self.metrics = metrics or Metrics()
+
+    def start(self) -> None:
+        self.repository.start()
+
+    def stop(self) -> None:
+        self.repository.stop()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path: str = scope["path"]
+            if path.startswith(("/v1/", "/v2")) or path == "/metrics" or self.fallback is None:
+                await self._http(scope, receive, send)
+            else:
+                await self.fallback(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+        elif self.fallback is not None:
+            await self.fallback(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fallback is not None:  # the fallback owns the lifespan protocol; we ride along
+            self.start()
+            try:
+                await self.fallback(scope, receive, send)
+            finally:
+                self.stop()
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await asyncio.get_running_loop().run_in_executor(None, self.stop)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- plumbing ------------------------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            status, body, model = await self._route(scope["method"], scope["path"], scope, receive)
+        except HttpError as err:
+            status, model = err.status, err.model
+            body = codec.dumps(self._error_body(err.message, model, err.extra))
+        except RetrainError as err:
+            status, model = status_for(err), None
+            body = codec.dumps({"error": str(err)})
+        except Exception as err:  # a bug of ours: never a stack trace (or a secret) on the wire
+            log.exception("serving: %s %s failed", scope["method"], scope["path"])
+            status, model = 500, None
+            body = codec.dumps({"error": f"internal error: {type(err).__name__}"})
+        headers = [(b"content-type", JSON), (b"content-length", str(len(body)).encode())]
+        if model is not None:
+            headers.append((b"x-model-version", model.version_text.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _error_body(self, message: str, model: LoadedModel | None, extra: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": message, **extra}
+        if model is not None:
+            body["model_version"] = model.version_text
+        return body
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.max_body_bytes
+        for key, value in scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
+                raise HttpError(
+                    413,
+                    f"request body of {int(value)} bytes is over the limit of {limit} bytes",
+                    hint="send fewer rows per request",
+                )
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise HttpError(400, "the client went away before the body was complete")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise HttpError(
+                    413,
+                    f"request body is over the limit of {limit} bytes",
+                    hint="send fewer rows per request",
+                )
+            if not message.get("more_body", False):
+                return chunk if not chunks else b"".join([*chunks, chunk])
+            chunks.append(chunk)
+
+    def _state(self, name: str) -> ModelState:
+        state = self.repository.state(name)
+        if state is None:
+            known = sorted(self.repository.states())
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}?" if close else f"served models: {', '.join(known) or 'none'}"
+            raise HttpError(404, f"model {name!r} is not served here ({hint})", hint=hint)
+        return state
+
+    def _model(self, name: str, version: str | None = None) -> LoadedModel:
+        state = self._state(name)
+        model = state.model
+        if model is None:
+            why = state.error or f"version {state.wanted} is loading"
+            raise HttpError(503, f"model {name!r} is not ready: {why}", **state.detail())
+        if version is not None and version != model.version_text:
+            raise HttpError(
+                404,
+                f"model {name!r} version {version} is not served; version {model.version_text} is",
+                model=model,
+            )
+        return model
+
+    async def _predict(self, model: LoadedModel, rows: Floats) -> np.ndarray[Any, Any]:
+        try:
+            if rows.shape[0] <= OFFLOAD_ROWS:
+                out = np.asarray(model.predict(rows))
+            else:
+                out = np.asarray(await asyncio.get_running_loop().run_in_executor(None, model.predict, rows))
+        except Exception as err:
+            log.exception("serving: %s version %d: predict failed", model.name, model.version)
+            raise HttpError(
+                500,
+                f"model {model.name!r} version {model.version} failed to predict: {type(err).__name__}",
+                model=model,
+            ) from None
+        if out.ndim == 0 or out.shape[0] != rows.shape[0]:
+            raise HttpError(
+                500, f"model {model.name!r} returned {out.shape} for {rows.shape[0]} rows", model=model
+            )
+        return out
+
+    # -- routes --------------------------------------------------------------------------------------------
+
+    async def _route(
+        self, method: str, path: str, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, LoadedModel | None]:
+        if path.startswith("/v1/models"):
+            rest = path[len("/v1/models") :]
+            if rest in ("", "/"):
+                _allow(method, "GET")
+                return self._v1_list()
+            name = rest[1:]
+            if name.endswith(":predict"):
+                _allow(method, "POST")
+                return await self._infer(name[: -len(":predict")], None, scope, receive, v2=False)
+            if rest.startswith("/") and ":" not in name and "/" not in name:
+                _allow(method, "GET")
+                model = self._model(name)
+                return (
+                    200,
+                    codec.dumps({"name": name, "ready": True, "model_version": model.version_text}),
+                    model,
+                )
+        elif path.startswith("/v2/models/"):
+            name, _, tail = path[len("/v2/models/") :].partition("/")
+            version = None
+            if tail.startswith("versions/"):
+                version, _, tail = tail[len("versions/") :].partition("/")
+            if tail == "infer":
+                _allow(method, "POST")
+                return await self._infer(name, version, scope, receive, v2=True)
+            if tail == "ready":
+                _allow(method, "GET")
+                model = self._model(name, version)
+                body = {"name": name, "ready": True, "model_version": model.version_text}
+                return 200, codec.dumps({**self._state(name).detail(), **body}), model
+            if tail == "":
+                _allow(method, "GET")
+                model = self._model(name, version)
+                return 200, codec.dumps(views.metadata(model)), model
+        elif path == "/v2/health/live":
+            return 200, codec.dumps({"live": True}), None
+        elif path == "/v2/health/ready":
+            ready = self.repository.ready()
+            models = [state.detail() for state in self.repository.states().values()]
+            return (200 if ready else 503), codec.dumps({"ready": ready, "models": models}), None
+        elif path in ("/v2", "/v2/"):
+            meta = {"name": "retrain", "version": __version__, "extensions": ["model_repository"]}
+            return 200, codec.dumps(meta), None
+        elif path == "/v2/repository/index":
+            _allow(method, "POST", "GET")
+            index = [views.index(state) for state in self.repository.states().values()]
+            return 200, codec.dumps(index), None
+        elif path.startswith("/v2/repository/models/") and path.endswith("/load"):
+            _allow(method, "POST")
+            return await self._load(path[len("/v2/repository/models/") : -len("/load")])
+        elif path == "/metrics":
+            _allow(method, "GET")
+            return 200, self.metrics.render(lambda: views.gauges(self.repository)), None
+        raise HttpError(
+            404,
+            f"no such endpoint: {method} {path}",
+            hint="see GET /v1/models, POST /v1/models/NAME:predict, POST /v2/models/NAME/infer",
+        )
+
+    def _v1_list(self) -> tuple[int, bytes, LoadedModel | None]:
+        states = self.repository.states()
+        versions = {name: s.model.version_text for name, s in states.items() if s.model is not None}
+        return 200, codec.dumps({"models": sorted(states), "versions": versions}), None
+
+    async def _infer(
+        self, name: str, version: str | None, scope: Scope, receive: Receive, *, v2: bool
+    ) -> tuple[int, bytes, LoadedModel | None]:
+        # One read of the state: this request finishes on this model even if a reload swaps it meanwhile.
+        model = self._model(name, version)
+        endpoint = "infer" if v2 else "predict"
+        started = time.perf_counter()
+        try:
+            payload = codec.parse_json(await self._body(scope, receive))
+            if v2:
+                rows, request_id = codec.v2_rows(payload, model)
+            else:
+                rows, request_id = codec.v1_rows(payload, model), None
+        except InvalidInput as err:
+            self.metrics.request(name, endpoint, 400)
+            expected = {"width": model.width, "feature_names": list(model.feature_names)}
+            raise HttpError(400, str(err), model=model, expected=expected) from None
+        except HttpError as err:
+            self.metrics.request(name, endpoint, err.status)
+            err.model = model
+            raise
+        parsed = time.perf_counter()
+        predictions = await self._predict(model, rows)
+        predicted = time.perf_counter()
+        body = codec.v2_answer(model, predictions, request_id) if v2 else codec.v1_answer(predictions)
+        metrics = self.metrics
+        metrics.stage(name, "preprocess", parsed - started)
+        metrics.stage(name, "predict", predicted - parsed)
+        metrics.stage(name, "postprocess", time.perf_counter() - predicted)
+        metrics.request(name, endpoint, 200)
+        return 200, body, model
+
+    async def _load(self, name: str) -> tuple[int, bytes, LoadedModel | None]:
+        loop = asyncio.get_running_loop()
+        state = await loop.run_in_executor(None, self.repository.reload, name)
+        model = state.model
+        if state.error or model is None or model.version != state.wanted:
+            raise HttpError(
+                503, f"model {name!r}: {state.error or 'not loaded'}", model=model, **state.detail()
+            )
+        return 200, codec.dumps({"name": name, "load": True, "model_version": model.version_text}), model
+
+
+def _allow(method: str, *allowed: str) -> None:
+    if method not in allowed:
+        raise HttpError(405, f"method {method} is not allowed here; use {' or '.join(allowed)}")

@@ -1,0 +1,285 @@
+"""Run any notebook with papermill: parameters, the contract's environment, timeouts, per-cell timing.
+
+- Parameters go into papermill's injected cell, but only those the notebook's `parameters`-tagged cell
+  declares (a custom notebook that declares none gets none, and no warning; the environment variables of
+  the contract reach it anyway). `NotebookJob.strict` names parameters that must be passed regardless.
+- Timeouts: `cell_timeout_s` for any one cell and `timeout_s` for the whole notebook; each cell's limit is
+  the smaller of its own and what is left of the whole (nbclient's `timeout_func`).
+- The executed notebook is always written to `output` (after every cell, so a crash leaves it too), and
+  the kernel's own stdout/stderr go to `<output>.kernel.log`.
+- A failure raises `NotebookFailed` with the failing cell's index (0-based, in the input notebook; the
+  injected parameters cell is not counted), a source excerpt and the exception's name and message.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrain.errors import InvalidInput, Location, RunFailed
+from retrain.training.kernel import KERNEL_NAME, kernel_manager_class
+
+INJECTED_TAG = "injected-parameters"
+PARAMETERS_TAG = "parameters"
+MARKER_TAG = "papermill-error-cell-tag"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_EXCERPT_LINES = 8
+
+CellCallback = Callable[
+    [int, int, str], None
+]  # (code cells done, code cells in all, the next one's first line)
+
+
+@dataclass(frozen=True)
+class NotebookJob:
+    notebook: Path
+    output: Path  # the executed notebook (kept)
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)  # added to the kernel's environment
+    cwd: Path | None = None  # default: the notebook's directory (Jupyter's convention)
+    timeout_s: float | None = 3600.0
+    cell_timeout_s: float | None = None
+    start_timeout_s: float = 60.0
+    strict: frozenset[str] = frozenset()  # parameters passed even when the notebook does not declare them
+
+
+@dataclass(frozen=True)
+class CellTiming:
+    index: int | None  # in the input notebook; None for the injected parameters cell
+    kind: str  # "code", "parameters" or "injected-parameters"
+    status: str  # papermill's: "completed", "failed", "running", "pending"
+    duration_s: float | None
+    first_line: str
+
+
+@dataclass(frozen=True)
+class NotebookResult:
+    executed: Path
+    kernel_log: Path
+    duration_s: float
+    parameters: dict[str, Any]  # what was injected
+    cells: tuple[CellTiming, ...]
+
+
+class NotebookFailed(RunFailed):
+    """A notebook raised, timed out or lost its kernel. Carries where and what, for people and tests."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        notebook: Path,
+        executed: Path,
+        cell_index: int | None = None,
+        excerpt: str = "",
+        ename: str = "",
+        evalue: str = "",
+        hint: str | None = None,
+    ) -> None:
+        lines = [message, *(f"  | {line}" for line in excerpt.splitlines()), f"executed notebook: {executed}"]
+        super().__init__("\n".join(lines), location=Location(file=str(notebook)), hint=hint)
+        self.notebook, self.executed = notebook, executed
+        self.cell_index, self.excerpt, self.ename, self.evalue = cell_index, excerpt, ename, evalue
+
+
+def read_notebook(path: Path) -> Any:
+    """The notebook as an nbformat node; InvalidInput naming the file when it cannot be one."""
+    import nbformat
+
+    if not path.is_file():
+        raise InvalidInput(
+            f"notebook {path} does not exist or is not a file",
+            location=Location(file=str(path), field="notebook-path"),
+            hint="give the path of a .ipynb file",
+        )
+    try:
+        return nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
+    except Exception as err:  # nbformat raises several unrelated types for unreadable files
+        raise InvalidInput(
+            f"cannot read notebook {path}: {type(err).__name__}: {err}",
+            location=Location(file=str(path), field="notebook-path"),
+            hint="the file must be a Jupyter notebook (nbformat 4 JSON)",
+        ) from None
+
+
+def _tags(cell: Any) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def declared_parameters(nb: Any) -> list[str]:
+    """Names assigned at top level in the first `parameters`-tagged cell (empty when there is none)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and PARAMETERS_TAG in _tags(cell):
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                return []
+            names: list[str] = []
+            for node in tree.body:
+                targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+                names += [t.id for t in targets if isinstance(t, ast.Name)]
+            return names
+    return []
+
+
+def _first_line(source: str) -> str:
+    return next((line.strip() for line in source.splitlines() if line.strip()), "")[:80]
+
+
+def cell_timings(nb: Any) -> tuple[CellTiming, ...]:
+    """Timing and status of every code cell, from papermill's per-cell metadata."""
+    timings: list[CellTiming] = []
+    position = 0
+    for cell in nb.cells:
+        tags = _tags(cell)
+        if MARKER_TAG in tags:
+            continue
+        injected = INJECTED_TAG in tags
+        index = None if injected else position
+        position += 0 if injected else 1
+        if cell.cell_type != "code":
+            continue
+        meta = cell.get("metadata", {}).get("papermill", {})
+        kind = INJECTED_TAG if injected else PARAMETERS_TAG if PARAMETERS_TAG in tags else "code"
+        duration = meta.get("duration")
+        timings.append(
+            CellTiming(
+                index,
+                kind,
+                str(meta.get("status", "pending")),
+                None if duration is None else float(duration),
+                _first_line(cell.source),
+            )
+        )
+    return tuple(timings)
+
+
+def _excerpt(source: str, traceback: list[str] | None = None) -> str:
+    lines = source.splitlines()
+    text = "\n".join(lines[:_EXCERPT_LINES]) + (
+        f"\n... ({len(lines)} lines)" if len(lines) > _EXCERPT_LINES else ""
+    )
+    arrows = [ln.strip() for tb in traceback or [] for ln in _ANSI.sub("", tb).splitlines() if "---->" in ln]
+    return text + (f"\nfailed at: {arrows[-1]}" if arrows else "")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def run_notebook(job: NotebookJob, *, on_cell: CellCallback | None = None) -> NotebookResult:
+    """Execute `job.notebook` into `job.output`; raise NotebookFailed on any failure."""
+    nb = read_notebook(job.notebook)
+    declared = set(declared_parameters(nb))
+    parameters = {k: v for k, v in job.parameters.items() if k in declared or k in job.strict}
+    code_cells = sum(c.cell_type == "code" for c in nb.cells) + (1 if parameters else 0)
+
+    import papermill  # type: ignore[import-untyped]
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError  # type: ignore[import-untyped]
+
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    kernel_log = job.output.with_name(job.output.name + ".kernel.log")
+    started = time.monotonic()
+    deadline = None if job.timeout_s is None else started + job.timeout_s
+
+    def timeout_for(cell: Any) -> float | None:
+        limits = [job.cell_timeout_s] if job.cell_timeout_s else []
+        if deadline is not None:
+            limits.append(max(0.01, deadline - time.monotonic()))  # 0 would mean "no limit" to nbclient
+        return min(limits) if limits else None
+
+    started_cells = 0
+    injected_seen = 0
+    current: tuple[int | None, str] = (None, "")  # the cell running now: input index, source
+
+    def cell_started(cell: Any, cell_index: int) -> None:
+        nonlocal started_cells, injected_seen, current
+        injected = INJECTED_TAG in _tags(cell)
+        current = (None if injected else cell_index - injected_seen, cell.source)
+        injected_seen += injected
+        if cell.cell_type == "code" and on_cell is not None:
+            on_cell(started_cells, code_cells, _first_line(cell.source))
+            started_cells += 1
+
+    def failed(message: str, **kw: Any) -> NotebookFailed:
+        return NotebookFailed(message, notebook=job.notebook, executed=job.output, **kw)
+
+    with tempfile.TemporaryDirectory(prefix="retrain-kernel-") as runtime, kernel_log.open("wb") as log:
+        manager = kernel_manager_class(
+            job.env, log, job.cwd or job.notebook.parent, Path(runtime) / "kernel.json"
+        )
+        try:
+            executed = papermill.execute_notebook(
+                str(job.notebook),
+                str(job.output),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                language="python",
+                progress_bar=False,
+                start_timeout=int(job.start_timeout_s),
+                kernel_manager_class=manager,
+                timeout_func=timeout_for,
+                on_cell_start=cell_started,
+                shutdown_kernel="immediate",
+            )
+        except PapermillExecutionError as err:
+            index = current[0]  # execution stops at the failing cell: it is the last one started
+            raise failed(
+                f"failed in cell {index} (In [{err.exec_count}]): {err.ename}: {err.evalue}",
+                cell_index=index,
+                excerpt=_excerpt(err.source, err.traceback),
+                ename=err.ename,
+                evalue=err.evalue,
+                hint="open the executed notebook to see the full traceback",
+            ) from None
+        except CellTimeoutError:
+            index, source = current
+            overall = deadline is not None and time.monotonic() >= deadline - 0.05
+            limit = (
+                f"the notebook's timeout of {job.timeout_s:g} s"
+                if overall
+                else f"the cell timeout of {job.cell_timeout_s:g} s"
+            )
+            raise failed(
+                f"cell {index} did not finish within {limit}",
+                cell_index=index,
+                excerpt=_excerpt(source),
+                ename="Timeout",
+                evalue=limit,
+                hint="raise the timeout (--timeout / --cell-timeout) or train on a shorter window",
+            ) from None
+        except DeadKernelError as err:
+            index, source = current
+            raise failed(
+                f"the kernel died in cell {index} ({err}); kernel log tail:\n{_tail(kernel_log)}",
+                cell_index=index,
+                excerpt=_excerpt(source),
+                ename="DeadKernelError",
+                evalue=str(err),
+                hint="the process was killed (out of memory?) or called os._exit",
+            ) from None
+        except RuntimeError as err:  # the kernel never started (jupyter_client raises RuntimeError)
+            raise failed(
+                f"the kernel did not start: {err}; kernel log tail:\n{_tail(kernel_log)}",
+                ename=type(err).__name__,
+                evalue=str(err),
+                hint="check that ipykernel is installed in this Python environment",
+            ) from None
+    return NotebookResult(
+        executed=job.output,
+        kernel_log=kernel_log,
+        duration_s=time.monotonic() - started,
+        parameters=parameters,
+        cells=cell_timings(executed),
+    )
