@@ -190,15 +190,15 @@ def bodies(model: str, rows: list[list[float]], protocol: str) -> tuple[str, lis
 def measure(port: int, path: str, payloads: list[bytes], count: int, warmup: int) -> dict[str, float]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for i in range(warmup):
-        status, _ = request(conn, "POST", path, payloads[i % len(payloads)])
-        assert status == 200, status
+        status, answer = request(conn, "POST", path, payloads[i % len(payloads)])
+        assert status == 200, (port, path, status, answer)
     latencies = []
     started = time.perf_counter()
     for i in range(count):
         t0 = time.perf_counter()
-        status, _ = request(conn, "POST", path, payloads[i % len(payloads)])
+        status, answer = request(conn, "POST", path, payloads[i % len(payloads)])
         latencies.append(time.perf_counter() - t0)
-        assert status == 200, status
+        assert status == 200, (port, path, status, answer)
     elapsed = time.perf_counter() - started
     conn.close()
     latencies.sort()

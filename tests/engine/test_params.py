@@ -277,3 +277,31 @@ def test_a_rejected_run_with_a_taken_name_leaves_the_older_run_alone(run: RunYam
         submit_yaml(engine, invalid)
     assert log.is_dir(), "the rejected run deleted the directory of the run that had its name"
     assert [r.name for r in engine.store.list_runs()] == ["tr-ctx"]
+
+
+ENUM = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: enum
+spec:
+  params:
+    - name: source
+      value: carrier-pigeon
+  pipelineSpec:
+    params:
+      - name: source
+        enum: [synthetic, prometheus, hybrid]
+    tasks:
+      - name: t
+        taskSpec:
+          steps:
+            - image: busybox
+              script: echo $(params.source)
+"""
+
+
+def test_a_value_outside_the_enum_is_rejected(home: Path) -> None:
+    err = _rejected(home, ENUM)
+    assert err.reason == "InvalidParamValue"
+    assert "carrier-pigeon" in err.detail

@@ -662,6 +662,7 @@ spec:
             - image: busybox
               script: printf "$(params.platform)-$(params.browser)-$(params.flag)" > $(results.combo.path)
       - name: gather
+        displayName: Gather $(params.platforms[1]) and $(params.all[0])
         params:
           - name: all
             value: $(tasks.build.results.combo[*])
@@ -689,6 +690,9 @@ def test_matrix_fans_out_includes_and_aggregates_results(run: RunYaml) -> None:
     assert ran.result.succeeded, ran.result.message
     build = [c for c in ran.status["childReferences"] if c["pipelineTaskName"] == "build"]
     assert [c["name"] for c in build] == [f"mx-build-{i}" for i in range(5)]
+    assert [c.get("displayName") for c in build] == ["chrome-flag", None, "chrome-flag", None, "mac-safari"]
+    gather = next(c for c in ran.status["childReferences"] if c["pipelineTaskName"] == "gather")
+    assert gather["displayName"] == "Gather mac and $(params.all[0])"  # array params are not substituted
     combos = sorted(
         str(tr.results["combo"]) for tr in ran.store.taskruns("mx") if tr.pipeline_task == "build"
     )

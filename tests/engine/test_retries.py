@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -100,8 +102,6 @@ def test_retry_backoff_waits_on_the_clock_only(home: Path, sandbox: Sandbox) -> 
     engine, lines = make_engine(home, sandbox, clock=clock)
     annotations = '{"retrain.dev/retry-backoff": "initial=10s,factor=2,max=15s"}'
     sub = submit_yaml(engine, FLAKY.format(annotations=annotations, retries=2, succeed_at=3))
-    import asyncio
-
     result = asyncio.run(engine.execute(sub))
     assert result.succeeded, result.message
     assert clock.sleeps == [10, 15]
@@ -125,8 +125,6 @@ def test_per_task_backoff_annotation_wins(home: Path, sandbox: Sandbox) -> None:
         {"retrain.dev/retry-backoff": "initial=10s", "retrain.dev/retry-backoff.flaky": "initial=1s,factor=3"}
     )
     sub = submit_yaml(engine, FLAKY.format(annotations=annotations, retries=2, succeed_at=3))
-    import asyncio
-
     assert asyncio.run(engine.execute(sub)).succeeded
     assert clock.sleeps == [1, 3]
 
@@ -163,9 +161,7 @@ def test_taskrun_retries_exhausted(run: RunYaml) -> None:
 
 
 def test_each_retry_gets_the_whole_timeout(run: RunYaml) -> None:
-    """Tekton restarts the clock for every try (a retry resets startTime), so a try that hangs times out too."""
-    import time
-
+    """Tekton restarts the clock for each try (a retry resets startTime): a retry that hangs times out too."""
     began = time.monotonic()
     ran = run(
         """

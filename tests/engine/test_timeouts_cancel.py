@@ -20,6 +20,7 @@ from fixtures.engine_helpers import (
     submit_yaml,
     wait_for,
 )
+from retrain.engine.clock import FakeClock
 from retrain.engine.engine import RunResult
 from retrain.engine.sandbox import Sandbox
 from retrain.runs.store import RunStore
@@ -385,3 +386,62 @@ def test_ctrl_c_cancels_the_run(tmp_path: Path) -> None:
     assert record.status["conditions"][0]["reason"] == "Cancelled"
     assert_no_orphans(f"sleep {marker}")
     assert "cancelling" in err
+
+
+WAITS_FOR_GO = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: {name}
+spec:
+  {timeouts}
+  pipelineSpec:
+    workspaces: [{{name: w}}]
+    tasks:
+      - name: waits
+        workspaces: [{{name: w}}]
+        taskSpec:
+          workspaces: [{{name: w}}]
+          steps:
+            - image: busybox
+              script: |
+                touch $(workspaces.w.path)/started
+                for i in $(seq 1 400); do [ -e $(workspaces.w.path)/go ] && break; sleep 0.05; done
+"""
+
+
+def _advance_while_running(
+    home: Path, sandbox: Sandbox, tmp_path: Path, text: str, seconds: float
+) -> RunResult:
+    """Run `text` on a fake clock and move the clock `seconds` ahead while its step runs."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    clock = FakeClock()
+    engine, _ = make_engine(home, sandbox, clock=clock)
+    sub = submit_yaml(engine, text, host_dirs={"w": shared})
+
+    async def go() -> RunResult:
+        worker = asyncio.ensure_future(engine.execute(sub))
+        for _ in range(400):
+            if (shared / "started").exists():
+                break
+            await asyncio.sleep(0.05)
+        clock.advance(seconds)
+        await asyncio.sleep(0.3)  # several turns of the engine's loop on the advanced clock
+        (shared / "go").touch()
+        return await worker
+
+    return asyncio.run(go())
+
+
+def test_the_default_pipeline_timeout_is_60_minutes(home: Path, sandbox: Sandbox, tmp_path: Path) -> None:
+    text = WAITS_FOR_GO.format(name="default-timeout", timeouts="")
+    result = _advance_while_running(home, sandbox, tmp_path, text, 3601)
+    assert (result.status, result.reason) == ("False", "PipelineRunTimeout")
+    assert result.message == 'PipelineRun "default-timeout" failed to finish within "1h0m0s"'
+
+
+def test_a_zero_pipeline_timeout_means_none(home: Path, sandbox: Sandbox, tmp_path: Path) -> None:
+    text = WAITS_FOR_GO.format(name="no-timeout", timeouts='timeouts: {pipeline: "0"}')
+    result = _advance_while_running(home, sandbox, tmp_path, text, 10 * 3600)
+    assert result.succeeded, result.message

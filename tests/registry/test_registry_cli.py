@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import typer
 import yaml
-from fixtures.registry_helpers import FakeClock, make_artefact, meta
 from typer.testing import CliRunner
 
+from fixtures.registry_helpers import FakeClock, make_artefact, meta
 from retrain.cli.models import app
 from retrain.registry import Registry
 

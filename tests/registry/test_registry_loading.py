@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixtures.registry_helpers import FakeClock, make_artefact, meta, small_model
 
+from fixtures.registry_helpers import FakeClock, make_artefact, meta, small_model
 from retrain.errors import InvalidInput, NotFound
 from retrain.registry import IntegrityError, Registry, load_model
 

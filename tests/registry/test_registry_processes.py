@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from fixtures.registry_helpers import assert_consistent, registered, sha256
 
+from fixtures.registry_helpers import assert_consistent, registered, sha256
 from retrain.registry import Registry
 
 WORKER = str(Path(__file__).with_name("registry_worker.py"))

@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fixtures.registry_helpers import FakeClock, assert_consistent, make_artefact, meta, registered, sha256
 
+from fixtures.registry_helpers import FakeClock, assert_consistent, make_artefact, meta, registered, sha256
 from retrain.errors import Conflict, InvalidInput, NotFound, TemporaryError
 from retrain.registry import IntegrityError, Registry, default_root
 from retrain.registry.lock import model_lock

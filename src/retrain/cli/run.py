@@ -121,7 +121,8 @@ def execute_and_report(engine: Engine, submissions: list[Submission]) -> int:
             f"{result.kind} {result.name}: {mark} reason={result.reason}: {result.message}", file=sys.stderr
         )
         if not result.succeeded:
-            code = EXIT_INTERRUPTED if result.reason == "Cancelled" and code == EXIT_OK else EXIT_FAILED
+            cancelled = result.reason in ("Cancelled", "TaskRunCancelled")
+            code = EXIT_INTERRUPTED if cancelled and code == EXIT_OK else EXIT_FAILED
     return code
 
 

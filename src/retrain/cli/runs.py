@@ -84,7 +84,13 @@ def tekton_documents(store: Any, name: str) -> list[dict[str, Any]]:
     doc.setdefault("kind", record.kind)
     docs = [doc]
     if record.kind == "PipelineRun":
-        for tr in store.taskruns(name):
+        latest: dict[str, Any] = {}
+        for tr in store.taskruns(
+            name
+        ):  # one document per TaskRun: its last try (earlier ones: retriesStatus)
+            if tr.name not in latest or tr.retry >= latest[tr.name].retry:
+                latest[tr.name] = tr
+        for tr in latest.values():
             labels = {"tekton.dev/pipelineRun": name}
             if tr.pipeline_task:
                 labels["tekton.dev/pipelineTask"] = tr.pipeline_task

@@ -112,6 +112,25 @@ def _without_keys(r: Replacements, prefixes: tuple[str, ...]) -> Replacements:
     )
 
 
+def _display_name(
+    task: PipelineTask, params: Mapping[str, ParamValue], replacements: Replacements
+) -> str | None:
+    """Tekton's childReferences displayName: the task's, with the pipeline's params and results and then the
+    TaskRun's own params substituted; for a matrix, the names of the `include` entries the TaskRun matches."""
+    if not task.display_name and (task.matrix is None or not task.matrix.include):
+        return None
+    own = param_replacements({k: v for k, v in params.items() if isinstance(v, str)})
+    name = substitute_string(substitute_string(task.display_name or "", replacements), own) or None
+    if task.matrix is not None:
+        matched = [
+            substitute_string(include.name, own)
+            for include in task.matrix.include
+            if include.name and all(params.get(p.name) == p.value for p in include.params)
+        ]
+        name = " ".join(matched) or name
+    return name
+
+
 class PipelineRunner:
     def __init__(
         self,
@@ -279,8 +298,8 @@ class PipelineRunner:
             )
             return
         state.phase = "running"
+        replacements = self.base.merged(result_replacements(self.states, with_status=state.is_finally))
         if task.when:  # childReferences show the when expressions as evaluated, as Tekton's do
-            replacements = self.base.merged(result_replacements(self.states, with_status=state.is_finally))
             _, state.when = all_true(task.when, replacements)
         signal = CancelSignal()
         self.signals[name] = signal
@@ -292,8 +311,9 @@ class PipelineRunner:
                 "name": req.name,
                 "pipelineTaskName": name,
             }
-            if task.display_name:
-                child["displayName"] = task.display_name
+            display_name = _display_name(task, req.params, replacements)
+            if display_name:
+                child["displayName"] = display_name
             if state.when:
                 child["whenExpressions"] = [
                     w.model_dump(by_alias=True, exclude_none=True) for w in state.when
