@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         script = Path(tmp) / "kserve_server.py"
         script.write_text(KSERVE_SERVER)
         ports = {"kserve": free_port(), "retrain": free_port()}
+        logs = [(Path(tmp) / f"{name}.log").open("w") for name in ports]
         try:
             # The built-in forecaster's pickle names retrain's ResidualForecaster: KServe must import it too.
             source = str(Path(importlib.import_module("retrain").__file__ or ".").parent.parent)
@@ -272,25 +273,34 @@ def main(argv: list[str] | None = None) -> int:
                         str(ports["kserve"]),
                     ],
                     env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stdout=logs[0],
+                    stderr=subprocess.STDOUT,
                 )
             )
             processes.append(
                 subprocess.Popen(
                     [sys.executable, "-c", RETRAIN_SERVER, str(root), str(ports["retrain"])],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stdout=logs[1],
+                    stderr=subprocess.STDOUT,
                 )
             )
             for process, port in zip(processes, ports.values(), strict=True):
                 wait_ready(port, process)
-            results = run(ports, rows, args.requests, args.warmup)
+            try:
+                results = run(ports, rows, args.requests, args.warmup)
+            except BaseException:
+                for name, log in zip(("kserve", "retrain"), logs, strict=True):
+                    log.flush()
+                    tail = Path(log.name).read_text(errors="replace").splitlines()[-20:]
+                    print(f"--- last lines of the {name} server's log:", *tail, sep="\n", file=sys.stderr)
+                raise
         finally:
             for process in processes:
                 process.terminate()
             for process in processes:
                 process.wait(timeout=30)
+            for log in logs:
+                log.close()
     report(results)
     return 0
 
