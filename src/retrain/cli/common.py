@@ -30,3 +30,19 @@ def dump(value: Any, output: str) -> str:
     if isinstance(value, list):
         return yaml.safe_dump_all(value, sort_keys=False, default_flow_style=False)
     return yaml.safe_dump(value, sort_keys=False, default_flow_style=False)
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A Rich table on a terminal; plain aligned columns (never truncated) when piped or logged."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*header, box=None)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -69,7 +69,14 @@ def build_engine(home: Path | None, sandbox: str, *, quiet: bool) -> Engine:
 
     store = open_store(home)
     printer = None if quiet else _line_printer()
-    return Engine(store, sandbox=detect_sandbox(prefer=sandbox), on_line=printer)  # type: ignore[arg-type]
+    from retrain.catalog import builtin_catalog
+
+    return Engine(
+        store,
+        catalog=builtin_catalog(),
+        sandbox=detect_sandbox(prefer=sandbox),  # type: ignore[arg-type]
+        on_line=printer,
+    )
 
 
 def _line_printer() -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from retrain.cli.common import dump, open_store
+from retrain.cli.common import dump, open_store, print_table
 from retrain.cli.exits import exits
 
 app = typer.Typer(no_args_is_help=True)
@@ -66,14 +66,20 @@ def list_runs(
             ]
             print(dump(rows, output))
             return
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table("NAME", "KIND", "PIPELINE", "STATE", "REASON", "STARTED", "DURATION", box=None)
-        for r in records:
-            started = r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "-"
-            table.add_row(r.name, r.kind, r.pipeline or "-", r.state, r.reason or "-", started, _duration(r))
-        Console().print(table)
+        header = ("NAME", "KIND", "PIPELINE", "STATE", "REASON", "STARTED", "DURATION")
+        rows = [
+            (
+                r.name,
+                r.kind,
+                r.pipeline or "-",
+                r.state,
+                r.reason or "-",
+                r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "-",
+                _duration(r),
+            )
+            for r in records
+        ]
+        print_table(header, rows)
 
 
 def tekton_documents(store: Any, name: str) -> list[dict[str, Any]]:

@@ -224,7 +224,10 @@ _SYSTEM_DIRS = ("/usr", "/etc", "/opt", "/bin", "/lib", "/lib64", "/sbin", "/pro
 
 def _system_binds(venv: Path | None) -> list[str]:
     """The fixed part of every bwrap command line: the host's system, toolchains and POSIX shell."""
-    args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    # The fresh /proc, /dev and /tmp come first: a project or venv that lives under /tmp (a CI clone, say)
+    # is bound after them, so the tmpfs does not hide it.
+    args = ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    args += ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
     if Path("/opt").is_dir():
         args += ["--ro-bind", "/opt", "/opt"]
     for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
@@ -243,7 +246,7 @@ def _system_binds(venv: Path | None) -> list[str]:
         if target.is_dir() and not any(_within(str(target), b) for b in bound):
             args += ["--ro-bind", str(target), str(target)]
     args += _posix_sh()
-    return [*args, "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    return args
 
 
 def _python_dirs(venv: Path | None) -> list[str]:

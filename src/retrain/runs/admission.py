@@ -100,16 +100,19 @@ def decide(me: Contender, others: Sequence[Contender], spec: ConcurrencySpec) ->
     if not running and not waiting:
         return AdmissionPlan("start", f"concurrency policy Queue: first in line for key {key!r}")
     blocking = _names(running + waiting)
-    if len(waiting) >= spec.queue_limit:
+    # With nothing running, the earliest waiting run is about to start (it may simply not have asked yet):
+    # it holds the head of the line, not a place in the queue.
+    queued_ahead = len(waiting) - (0 if running else 1)
+    if queued_ahead >= spec.queue_limit:
         return AdmissionPlan(
             "refused",
-            f"concurrency policy Queue for key {key!r}: the queue is full ({len(waiting)} runs waiting, "
+            f"concurrency policy Queue for key {key!r}: the queue is full ({queued_ahead} runs waiting, "
             f"limit {spec.queue_limit}) behind {_runs(blocking)}; try again later or raise the queue limit",
             blocking,
         )
     return AdmissionPlan(
         "wait",
-        f"concurrency policy Queue: position {len(waiting) + 1} in the queue for key {key!r}, "
+        f"concurrency policy Queue: position {queued_ahead + 1} in the queue for key {key!r}, "
         f"behind {_runs(blocking)}",
         blocking,
     )

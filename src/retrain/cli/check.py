@@ -1,0 +1,124 @@
+"""`retrain check MODEL --version N`: the gate. Writes the verdict (Tekton result) and a JSON report."""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from retrain.cli.exits import EXIT_FAILED, exits
+
+
+class Output(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _version(text: str) -> int | None:
+    """A version number, or None for "serving" (the serving version: the health-check pipeline's case)."""
+    from retrain.errors import InvalidInput, Location
+
+    if text == "serving":
+        return None
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise InvalidInput(
+        f"--version must be a version number or 'serving', got {text!r}",
+        location=Location(field="--version"),
+        hint="for example --version 3 (see retrain models list MODEL)",
+    )
+
+
+def _baseline(text: str) -> str | int:
+    from retrain.errors import InvalidInput, Location
+
+    if text in ("serving", "none"):
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise InvalidInput(
+        f"--baseline must be 'serving', 'none' or a version number, got {text!r}",
+        location=Location(field="--baseline"),
+    )
+
+
+def check_command(
+    model: Annotated[str, typer.Argument(help="The model, e.g. anomaly-detector.")],
+    version: Annotated[str, typer.Option("--version", help="The version to gate, or 'serving'.")],
+    registry: Annotated[
+        Path | None,
+        typer.Option("--registry", help="Registry root (default: $RETRAIN_REGISTRY or the data home)."),
+    ] = None,
+    thresholds: Annotated[
+        Path | None,
+        typer.Option(
+            "--thresholds",
+            envvar="RETRAIN_GATE_THRESHOLDS",
+            help="YAML file of per-model thresholds (default: the built-in defaults; see docs/gate.md).",
+        ),
+    ] = None,
+    baseline: Annotated[
+        str, typer.Option("--baseline", help="Compare with: serving (default), none, or a version number.")
+    ] = "serving",
+    pushgateway: Annotated[
+        str | None,
+        typer.Option("--pushgateway", envvar="PUSHGATEWAY_URL", help="Push the verdict and metrics here."),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the JSON report to this file.")
+    ] = None,
+    results_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--results-dir", envvar="RETRAIN_RESULTS_DIR", help="Write the Tekton result `verdict` here."
+        ),
+    ] = None,
+    fail_on_reject: Annotated[
+        bool, typer.Option("--fail-on-reject", help="Exit 1 when the verdict is rejected.")
+    ] = False,
+    load_timeout: Annotated[
+        float | None, typer.Option("--load-timeout", help="Seconds the model may take to load (default 30).")
+    ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option("--run", envvar="RETRAIN_RUN_NAME", help="The run, recorded with a rejection."),
+    ] = None,
+    output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.text,
+) -> None:
+    """Gate MODEL's version: artefact, load, feature contract, predictions on held-out rows, quality
+    against the serving version, infra validation in the real server; then push and report.
+
+    Exit status: 0 with a verdict (blessed or rejected; 1 for rejected with --fail-on-reject),
+    2 bad input (thresholds file, options), 3 unknown model or version, 75 held-out data unreachable.
+    """
+    with exits():
+        from retrain.gate import GateOptions, check_version, load_thresholds, publish, report_json, summary
+        from retrain.gate.thresholds import default_gate, with_overrides
+        from retrain.registry import Registry, default_root
+
+        store = Registry(registry or default_root())
+        number = _version(version)
+        if number is None:
+            number = store.get(model).version
+        else:
+            store.get(model, number)  # NotFound (exit 3) before any work
+        gate = load_thresholds(thresholds, model) if thresholds is not None else default_gate(model)
+        gate = with_overrides(gate, load_timeout_s=load_timeout)
+        options = GateOptions(baseline=_baseline(baseline), run=run)
+        outcome = check_version(store, model, number, gate, options)
+        published = publish(outcome, pushgateway=pushgateway, report_path=report, results_dir=results_dir)
+        if output is Output.json:
+            typer.echo(json.dumps(report_json(published.report), indent=2))
+        else:
+            typer.echo(summary(published.report))
+            if report is not None:
+                typer.echo(f"  report: {report}")
+    if fail_on_reject and not published.report.blessed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check", no_args_is_help=True)(check_command)
