@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ def dump(value: Any, output: str) -> str:
     return yaml.safe_dump(value, sort_keys=False, default_flow_style=False)
 
 
-def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A Rich table on a terminal; plain aligned columns (never truncated) when piped or logged."""
     if sys.stdout.isatty():
         from rich.console import Console

@@ -52,7 +52,7 @@ def list_runs(
             limit=limit,
         )
         if output != "table":
-            rows = [
+            docs = [
                 {
                     "name": r.name,
                     "kind": r.kind,
@@ -64,7 +64,7 @@ def list_runs(
                 }
                 for r in records
             ]
-            print(dump(rows, output))
+            print(dump(docs, output))
             return
         header = ("NAME", "KIND", "PIPELINE", "STATE", "REASON", "STARTED", "DURATION")
         rows = [

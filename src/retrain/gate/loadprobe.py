@@ -29,8 +29,7 @@ def _load(request: dict[str, Any]) -> dict[str, Any]:
     from retrain.registry.digest import sha256_bytes
 
     started = time.perf_counter()
-    with open(request["path"], "rb") as handle:
-        data = handle.read()
+    data = Path(request["path"]).read_bytes()
     # The digest is checked on the very bytes that are unpickled (the gate's check 1 may be a moment old).
     digest = sha256_bytes(data)
     if (digest, len(data)) != (request["sha256"], request["size"]):

@@ -41,7 +41,7 @@ def write_report(path: Path, report: GateReport) -> Path:
 
 
 def write_verdict(results_dir: Path, report: GateReport) -> Path:
-    """The Tekton result `verdict`: `blessed` or `rejected`, no trailing newline (Tekton keeps it verbatim)."""
+    """The Tekton result `verdict`: `blessed` or `rejected`, with no trailing newline."""
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / VERDICT_RESULT
     path.write_text(report.verdict, encoding="utf-8")

@@ -1,0 +1,122 @@
+"""A request to train a model, and the Tekton PipelineRun that carries it out.
+
+Every trigger (the CLI, a cron schedule, a git push, a drift alert, the HTTP API) describes what it wants as a
+`TrainingRequest`; `pipelinerun_for` turns it into a PipelineRun of a built-in pipeline, with the params the
+platform's pipelines have always had and the timeouts the catalog declares.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from retrain.errors import InvalidInput, Location
+from retrain.tekton.model import Pipeline, PipelineRun
+
+TRAINING_PIPELINE = "model-training-pipeline"
+GPU_TRAINING_PIPELINE = "model-training-pipeline-gpu"
+HEALTH_CHECK_PIPELINE = "model-health-check-pipeline"
+# The platform's defaults: the anomaly detector trains on CPU, the forecaster on the GPU pipeline.
+BUILTIN_GPU = {"anomaly-detector": False, "predictive-analytics": True}
+DATA_SOURCES = ("synthetic", "prometheus", "hybrid")
+TIMEOUT_ANNOTATION = "retrain.dev/pipeline-timeout"
+Trigger = Literal["manual", "cron", "git-push", "drift-alert", "api"]
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    model: str
+    training_hours: str = "168"
+    data_source: str = "hybrid"
+    notebook_path: str | None = None
+    inference_service: str | None = None
+    gpu: bool | None = None  # None: the model's default pipeline
+    health_check: bool = True
+    deploy_target: str = "local"
+    serving_url: str = "http://127.0.0.1:8080"
+    prometheus_url: str = ""
+    pushgateway_url: str = ""
+    trigger: Trigger = "manual"
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def pipeline(self) -> str:
+        gpu = BUILTIN_GPU.get(self.model, False) if self.gpu is None else self.gpu
+        return GPU_TRAINING_PIPELINE if gpu else TRAINING_PIPELINE
+
+
+def check_request(req: TrainingRequest) -> None:
+    """The rules of the platform's trigger script, with messages that say how to fix the call."""
+    if req.model not in BUILTIN_GPU:
+        missing = [
+            flag
+            for flag, value in (
+                ("--notebook-path", req.notebook_path),
+                ("--inference-service", req.inference_service),
+            )
+            if not value
+        ]
+        if missing:
+            close = difflib.get_close_matches(req.model, list(BUILTIN_GPU), n=1)
+            hint = f'did you mean "{close[0]}"?' if close else "built-in models: " + ", ".join(BUILTIN_GPU)
+            raise InvalidInput(
+                f'"{req.model}" is not a built-in model, so it needs {" and ".join(missing)}',
+                location=Location(field="model"),
+                hint=hint,
+            )
+    if req.data_source not in DATA_SOURCES:
+        close = difflib.get_close_matches(req.data_source, DATA_SOURCES, n=1)
+        raise InvalidInput(
+            f"unknown data source {req.data_source!r}",
+            location=Location(field="data-source"),
+            hint=f'did you mean "{close[0]}"?' if close else f"use one of {', '.join(DATA_SOURCES)}",
+        )
+    try:
+        hours = float(req.training_hours)
+    except ValueError:
+        hours = -1.0
+    if hours <= 0:
+        raise InvalidInput(
+            f"training hours {req.training_hours!r} is not a positive number",
+            location=Location(field="training-hours"),
+            hint="e.g. 24, 168 (a week) or 720 (30 days)",
+        )
+
+
+def pipelinerun_for(
+    req: TrainingRequest, pipeline: Pipeline, *, registry_claim: str = "model-storage"
+) -> PipelineRun:
+    """The PipelineRun for a request; `model-storage` is bound by the caller (a host dir or a PVC)."""
+    check_request(req)
+    params = {
+        "model-name": req.model,
+        "notebook-path": req.notebook_path or "",
+        "data-source": req.data_source,
+        "training-hours": req.training_hours,
+        "inference-service-name": req.inference_service or "",
+        "health-check-enabled": "true" if req.health_check else "false",
+        "deploy-target": req.deploy_target,
+        "serving-url": req.serving_url,
+        "prometheus-url": req.prometheus_url,
+        "pushgateway-url": req.pushgateway_url,
+    }
+    declared = {p.name for p in pipeline.spec.params}
+    labels = {
+        "retrain.dev/model": req.model,
+        "retrain.dev/trigger": req.trigger,
+        "tekton.dev/pipeline": pipeline.metadata.name or req.pipeline,
+        **req.labels,
+    }
+    spec: dict[str, object] = {
+        "pipelineRef": {"name": pipeline.metadata.name},
+        "params": [{"name": k, "value": v} for k, v in params.items() if k in declared],
+        "workspaces": [{"name": "model-storage", "persistentVolumeClaim": {"claimName": registry_claim}}],
+    }
+    timeout = pipeline.metadata.annotations.get(TIMEOUT_ANNOTATION)
+    if timeout:
+        spec["timeouts"] = {"pipeline": timeout}
+    return PipelineRun.model_validate(
+        {"metadata": {"generateName": f"{req.model}-{req.trigger}-", "labels": labels}, "spec": spec}
+    )
