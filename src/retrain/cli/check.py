@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import json
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -45,6 +47,20 @@ def _baseline(text: str) -> str | int:
     )
 
 
+def _moment(text: str) -> datetime:
+    from retrain.errors import InvalidInput, Location
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"--holdout-end {text!r} is not an ISO 8601 time",
+            location=Location(field="--holdout-end"),
+            hint="for example 2025-03-05T07:00:00Z (the report's holdout.end)",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def check_command(
     model: Annotated[str, typer.Argument(help="The model, e.g. anomaly-detector.")],
     version: Annotated[str, typer.Option("--version", help="The version to gate, or 'serving'.")],
@@ -82,6 +98,13 @@ def check_command(
     load_timeout: Annotated[
         float | None, typer.Option("--load-timeout", help="Seconds the model may take to load (default 30).")
     ] = None,
+    holdout_end: Annotated[
+        str | None,
+        typer.Option(
+            "--holdout-end",
+            help="End of the held-out window (ISO 8601, default now): reproduces an earlier report's rows.",
+        ),
+    ] = None,
     run: Annotated[
         str | None,
         typer.Option("--run", envvar="RETRAIN_RUN_NAME", help="The run, recorded with a rejection."),
@@ -108,6 +131,9 @@ def check_command(
         gate = load_thresholds(thresholds, model) if thresholds is not None else default_gate(model)
         gate = with_overrides(gate, load_timeout_s=load_timeout)
         options = GateOptions(baseline=_baseline(baseline), run=run)
+        if holdout_end is not None:
+            end = _moment(holdout_end)
+            options = replace(options, now=lambda: end)
         outcome = check_version(store, model, number, gate, options)
         published = publish(outcome, pushgateway=pushgateway, report_path=report, results_dir=results_dir)
         if output is Output.json:

@@ -101,7 +101,8 @@ async def execute_with_table(engine: Engine, sub: Submission) -> tuple[RunResult
                 live.update(table.render(sub.name))
             else:
                 for row in changed:
-                    suffix = f" ({row.reason})" if row.reason and row.state != "Succeeded" else ""
+                    shown = row.state in ("Failed", "Skipped", "Retrying", "Cancelled")
+                    suffix = f" ({row.reason})" if row.reason and shown else ""
                     print(f"{sub.name}: {row.task} {row.state} {row.duration}{suffix}", flush=True)
             if done:
                 break

@@ -121,7 +121,7 @@ def contract(
     if not exact.get("ok"):
         return CheckResult.fail(
             "contract",
-            f"predict() refuses rows of the contract's width {width}: {exact.get('error')}",
+            f"predict() fails on 2 rows of the contract's width {width}: {exact.get('error')}",
             value=value,
             threshold=threshold,
         )

@@ -40,6 +40,7 @@ class TrainingRequest:
     pushgateway_url: str = ""
     trigger: Trigger = "manual"
     labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)  # e.g. a retry backoff for this run
 
     @property
     def pipeline(self) -> str:
@@ -118,5 +119,12 @@ def pipelinerun_for(
     if timeout:
         spec["timeouts"] = {"pipeline": timeout}
     return PipelineRun.model_validate(
-        {"metadata": {"generateName": f"{req.model}-{req.trigger}-", "labels": labels}, "spec": spec}
+        {
+            "metadata": {
+                "generateName": f"{req.model}-{req.trigger}-",
+                "labels": labels,
+                "annotations": dict(req.annotations),
+            },
+            "spec": spec,
+        }
     )
