@@ -14,10 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-# The main job on the embedded default: the local engine runs a bundled Tekton v1 pipeline end to end.
+# The main job on the embedded default: a local inference server, then model-training-pipeline for both
+# built-in models on synthetic data (train, gate, deploy, verify) with the local Tekton engine.
 demo: $(STAMP)
-	$(BIN)/retrain run -f examples/demo-pipelinerun.yaml --home .retrain/demo
-	$(BIN)/retrain runs list --home .retrain/demo --limit 5
+	$(BIN)/retrain demo --home .retrain/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

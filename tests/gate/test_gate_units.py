@@ -37,8 +37,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_of_the_built_in_models() -> None:
     anomaly = {m.metric: m for m in default_gate("anomaly-detector").metrics}
-    assert (anomaly["f1"].min, anomaly["f1"].change) == (0.25, ChangeThreshold(absolute=0.08))
-    assert (anomaly["flagged_rate"].direction, anomaly["flagged_rate"].max) == ("lower_is_better", 0.15)
+    assert (anomaly["f1"].min, anomaly["f1"].change) == (0.15, ChangeThreshold(absolute=0.1))
+    assert (anomaly["flagged_rate"].direction, anomaly["flagged_rate"].max) == ("lower_is_better", 0.12)
     forecast = {m.metric: m for m in default_gate("predictive-analytics").metrics}
     assert (forecast["r2"].min, forecast["skill"].min) == (0.3, 0.01)
     custom = default_gate("my-model")

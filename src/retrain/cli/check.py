@@ -98,6 +98,18 @@ def check_command(
     load_timeout: Annotated[
         float | None, typer.Option("--load-timeout", help="Seconds the model may take to load (default 30).")
     ] = None,
+    load_only: Annotated[
+        bool,
+        typer.Option(
+            "--load-only",
+            help="Only the load checks (artefact, digest, load in a separate process, feature width): what "
+            "a pipeline runs when its health checks are disabled.",
+        ),
+    ] = False,
+    data_source: Annotated[
+        str | None,
+        typer.Option("--data-source", help="Held-out rows from synthetic, prometheus or hybrid data."),
+    ] = None,
     holdout_end: Annotated[
         str | None,
         typer.Option(
@@ -129,8 +141,12 @@ def check_command(
         else:
             store.get(model, number)  # NotFound (exit 3) before any work
         gate = load_thresholds(thresholds, model) if thresholds is not None else default_gate(model)
+        if data_source is not None:
+            from retrain.data.sources import check_source
+
+            gate = with_overrides(gate, holdout={"source": check_source(data_source)})
         gate = with_overrides(gate, load_timeout_s=load_timeout)
-        options = GateOptions(baseline=_baseline(baseline), run=run)
+        options = GateOptions(baseline=_baseline(baseline), run=run, load_only=load_only)
         if holdout_end is not None:
             end = _moment(holdout_end)
             options = replace(options, now=lambda: end)

@@ -31,7 +31,7 @@ def _root(
 
 
 def _register() -> None:
-    from retrain.cli import demo, deploy, models, run, runs, serve, train, trigger
+    from retrain.cli import check, demo, deploy, models, run, runs, serve, train, trigger
 
     run.register(app)
     app.add_typer(runs.app, name="runs", help="List, show, follow, cancel, re-run and prune runs.")
@@ -40,6 +40,7 @@ def _register() -> None:
         models.app, name="models", help="Model versions: list, show, history, promote, rollback, prune."
     )
     serve.register(app)
+    check.register(app)
     deploy.register(app)
     trigger.register(app)
     demo.register(app)

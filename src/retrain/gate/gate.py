@@ -9,6 +9,7 @@ registry changes, and the version's own files are never written.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -32,6 +33,8 @@ from retrain.gate.thresholds import ModelGate, default_gate
 from retrain.registry import IntegrityError, Registry, VersionInfo
 from retrain.registry.digest import sha256_file
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class GateOptions:
@@ -42,6 +45,9 @@ class GateOptions:
     environ: Mapping[str, str] | None = None  # the probes' environment and the data settings (default: os)
     run: str | None = None  # the pipeline run, recorded with a rejection
     record: bool = True  # record a rejection in the registry's audit log
+    # Only the checks that keep a model that cannot load out of service (artefact, load, contract): what a
+    # pipeline still runs when its health checks are disabled.
+    load_only: bool = False
 
 
 def check_version(
@@ -73,7 +79,10 @@ def check_version(
     failed = next((r for r in results if r.failed), None)
     for stage in STAGES[:-1]:  # the push is the reporter's (retrain.gate.report)
         if stage not in done:
-            results.append(CheckResult.skip(stage, f"not run: {failed.name} failed" if failed else "not run"))
+            why = f"not run: {failed.name} failed" if failed else "not run"
+            if not failed and options.load_only:
+                why = "not run: health checks are disabled (load checks only)"
+            results.append(CheckResult.skip(stage, why))
     holdout = run.holdout
     report = GateReport(
         model=model,
@@ -89,8 +98,11 @@ def check_version(
         started_at=now.isoformat(),
         seconds=time.perf_counter() - started,
     )
-    if not report.blessed and options.record:
+    if not report.blessed and options.record and info is not None:
         registry.reject(model, version, reasons=report.reasons, run=options.run)
+    elif not report.blessed and options.record:
+        # The registry cannot record against a version whose metadata it cannot read; the report says why.
+        log.warning("%s version %d rejected but not recorded: its metadata is damaged", model, version)
     return report
 
 
@@ -130,6 +142,8 @@ class _Run:
             self._start()
             width = (loaded or {}).get("n_features_in")
             if self._add(self._contract(probe, stored, width, holdout.inputs[:2], scratch)):
+                return
+            if self.options.load_only:
                 return
             self._start()
             if self._add(self._predictions(probe, stored, holdout, paths, scratch)):

@@ -2,10 +2,10 @@
 
 Values are frozen dataclasses; the YAML file is validated with pydantic at the edge (`load_thresholds`).
 The defaults of the two built-in models were measured, not guessed (docs/gate.md has the numbers): trained
-on the pipeline's default 168 h of synthetic data and judged on a fresh 72 h synthetic window with another
-seed, good models reach anomaly F1 0.30-0.46 / ROC AUC 0.91-0.95 and forecaster R^2 0.78-0.82 / skill
-+0.03..+0.10, while clearly worse models (a 2 h training window, a 3-tree forest, a levels regression, a
-mean predictor) stay below the bounds chosen here.
+on the pipeline's default 168 h of synthetic data and judged on fresh 72 h synthetic windows with other
+seeds (24 windows), good models reach anomaly F1 0.20-0.41 / ROC AUC 0.85-0.95 / flagged share <= 0.08
+and forecaster R^2 0.79-0.82 / skill +0.028..+0.072, while clearly worse models (a 2 h training window, a
+3-tree forest, contamination 0.3, a levels regression, a mean predictor) fail at least one bound here.
 
 Semantics follow TFX/TFMA: a value threshold bounds the candidate's metric (`min`/`max`, inclusive); a
 change threshold bounds how much worse than the baseline (the serving version, on the same rows) it may
@@ -102,9 +102,9 @@ BUILTIN_DEFAULTS: dict[str, ModelGate] = {
     "anomaly-detector": ModelGate(
         "anomaly-detector",
         (
-            _metric("f1", min=0.25, change=ChangeThreshold(absolute=0.08)),
+            _metric("f1", min=0.15, change=ChangeThreshold(absolute=0.1)),
             _metric("roc_auc", min=0.8, change=ChangeThreshold(absolute=0.03)),
-            _metric("flagged_rate", max=0.15),
+            _metric("flagged_rate", max=0.12),
         ),
     ),
     "predictive-analytics": ModelGate(
