@@ -21,11 +21,11 @@ def start_training(
 ) -> tuple[RunResult, dict[str, Any]]:
     """Submit and run the request's pipeline; returns the result and a summary for printing."""
     from retrain.cli.live import execute_with_table
-    from retrain.triggers.requests import pipelinerun_for
+    from retrain.triggers.requests import local_pipelinerun
 
     pipeline = engine.catalog.pipeline(req.pipeline)
-    run = pipelinerun_for(req, pipeline)
-    sub = engine.submit(run, host_dirs={"model-storage": registry})
+    run, host_dirs = local_pipelinerun(req, pipeline, registry, cwd=Path.cwd())
+    sub = engine.submit(run, host_dirs=host_dirs)
     print(f"PipelineRun {sub.name} started ({req.pipeline}, model {req.model})", file=sys.stderr)
     result, table = asyncio.run(execute_with_table(engine, sub))
     return result, summarize(result, table, registry, req.model)

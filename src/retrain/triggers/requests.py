@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 from retrain.errors import InvalidInput, Location
@@ -38,6 +39,7 @@ class TrainingRequest:
     serving_url: str = "http://127.0.0.1:8080"
     prometheus_url: str = ""
     pushgateway_url: str = ""
+    verify_timeout_s: float = 60.0
     trigger: Trigger = "manual"
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)  # e.g. a retry backoff for this run
@@ -86,6 +88,19 @@ def check_request(req: TrainingRequest) -> None:
         )
 
 
+def notebook_source(notebook_path: str | None, cwd: Path) -> tuple[str | None, Path | None]:
+    """Where a local custom notebook lives, as the pipeline's `source` workspace and a path inside it.
+
+    On a cluster the notebook comes from a git checkout in the `source` workspace; locally that checkout is
+    the working directory when the notebook is inside it, else the notebook's own directory."""
+    if not notebook_path:
+        return None, None
+    path = (cwd / notebook_path).resolve()
+    if path.is_relative_to(cwd.resolve()):
+        return str(path.relative_to(cwd.resolve())), cwd.resolve()
+    return path.name, path.parent
+
+
 def pipelinerun_for(
     req: TrainingRequest, pipeline: Pipeline, *, registry_claim: str = "model-storage"
 ) -> PipelineRun:
@@ -102,6 +117,7 @@ def pipelinerun_for(
         "serving-url": req.serving_url,
         "prometheus-url": req.prometheus_url,
         "pushgateway-url": req.pushgateway_url,
+        "verify-timeout": f"{req.verify_timeout_s:g}",
     }
     declared = {p.name for p in pipeline.spec.params}
     labels = {
@@ -128,3 +144,16 @@ def pipelinerun_for(
             "spec": spec,
         }
     )
+
+
+def local_pipelinerun(
+    req: TrainingRequest, pipeline: Pipeline, registry: Path, *, cwd: Path
+) -> tuple[PipelineRun, dict[str, Path]]:
+    """The PipelineRun for the local engine and its host-directory bindings (`-w NAME=DIR`): the registry
+    as `model-storage` and, for a custom notebook, its checkout as `source`."""
+    relative, source = notebook_source(req.notebook_path, cwd)
+    run = pipelinerun_for(replace(req, notebook_path=relative), pipeline)
+    host_dirs = {"model-storage": registry}
+    if source is not None:
+        host_dirs["source"] = source
+    return run, host_dirs

@@ -1,0 +1,201 @@
+"""The ASGI app for /api/v1 and /hooks: routing, limits, credentials, and honest answers.
+
+Each request goes through the same gates in the same order: route (404/405), rate limit (429), body size
+(413), credentials (401/403), parsing (400), and only then the service acts (202 started or queued, 200
+ignored, 409 refused by the concurrency policy, 503 while shutting down). Errors become statuses in
+`retrain.api.errors` only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from retrain import __version__
+from retrain.api import views
+from retrain.api.auth import check_bearer, check_github_signature
+from retrain.api.errors import (
+    OUTCOME_STATUS,
+    MethodNotAllowed,
+    RateLimited,
+    error_answer,
+    internal_error,
+)
+from retrain.api.http import Receive, Request, Scope, Send, parse_json, send_json
+from retrain.api.openapi import openapi_document
+from retrain.api.protocol import Backend, Credentials, HookReply, Limiter
+from retrain.api.schemas import CancelBody, RunBody, parse_body
+from retrain.errors import InvalidInput, NotFound, RetrainError
+
+log = logging.getLogger(__name__)
+
+Answer = tuple[int, Any]
+Handler = Callable[[Request, list[str]], Awaitable[Answer]]
+
+
+class ApiApp:
+    def __init__(self, backend: Backend, *, credentials: Credentials, limiter: Limiter) -> None:
+        self.backend = backend
+        self.credentials = credentials
+        self.limiter = limiter
+        self._openapi = openapi_document()
+        # (method, path pattern, receiver for limits, handler); "{}" matches one path segment.
+        self._routes: list[tuple[str, tuple[str, ...], str, Handler]] = [
+            ("GET", ("api", "v1", "health"), "api-read", self._health),
+            ("GET", ("api", "v1", "openapi.json"), "api-read", self._openapi_doc),
+            ("GET", ("api", "v1", "runs"), "api-read", self._list_runs),
+            ("POST", ("api", "v1", "runs"), "api", self._start_run),
+            ("GET", ("api", "v1", "runs", "{}"), "api-read", self._get_run),
+            ("GET", ("api", "v1", "runs", "{}", "taskruns"), "api-read", self._taskruns),
+            ("POST", ("api", "v1", "runs", "{}", "cancel"), "api", self._cancel_run),
+            ("GET", ("api", "v1", "models"), "api-read", self._models),
+            ("POST", ("hooks", "github"), "github", self._github),
+            ("POST", ("hooks", "alertmanager"), "alertmanager", self._alertmanager),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers: list[tuple[bytes, bytes]] = []
+        try:
+            req = Request.from_scope(scope, receive)
+            handler, args, receiver = self._match(req)
+            wait = self.limiter.check(req.client, receiver)
+            if wait is not None:
+                raise RateLimited(
+                    f"too many requests to {receiver} from {req.client}; try again in {wait:.1f} s",
+                    retry_after_s=wait,
+                )
+            status, body = await handler(req, args)
+        except RetrainError as err:
+            status, body, headers = error_answer(err)
+        except Exception as err:  # a bug of ours: logged, answered 500 without details
+            log.exception("api: %s %s failed", scope.get("method"), scope.get("path"))
+            status, body = internal_error(err)
+        await send_json(send, status, body, headers)
+
+    def _match(self, req: Request) -> tuple[Handler, list[str], str]:
+        parts = tuple(p for p in req.path.split("/") if p)
+        allowed: list[str] = []
+        for method, pattern, receiver, handler in self._routes:
+            if len(pattern) != len(parts):
+                continue
+            if all(p == "{}" or p == q for p, q in zip(pattern, parts, strict=True)):
+                args = [q for p, q in zip(pattern, parts, strict=True) if p == "{}"]
+                if method == req.method or (method == "GET" and req.method == "HEAD"):
+                    return handler, args, receiver
+                allowed.append(method)
+        if allowed:
+            raise MethodNotAllowed(req.method, req.path, tuple(allowed))
+        raise NotFound(f"no endpoint {req.path}", hint="GET /api/v1/openapi.json lists the endpoints")
+
+    # -- reads -------------------------------------------------------------------------------------------
+
+    async def _health(self, req: Request, args: list[str]) -> Answer:
+        accepting = self.backend.accepting
+        return 200, {
+            "status": "ok" if accepting else "stopping",
+            "service": "retrain",
+            "version": __version__,
+            "accepting": accepting,
+        }
+
+    async def _openapi_doc(self, req: Request, args: list[str]) -> Answer:
+        return 200, self._openapi
+
+    async def _list_runs(self, req: Request, args: list[str]) -> Answer:
+        return 200, views.list_runs(self.backend.store, req.query)
+
+    async def _get_run(self, req: Request, args: list[str]) -> Answer:
+        return 200, views.pipelinerun_document(self.backend.store, args[0])
+
+    async def _taskruns(self, req: Request, args: list[str]) -> Answer:
+        return 200, views.taskrun_documents(self.backend.store, args[0])
+
+    async def _models(self, req: Request, args: list[str]) -> Answer:
+        return 200, views.list_models(self.backend.registry_root)
+
+    # -- actions -----------------------------------------------------------------------------------------
+
+    async def _start_run(self, req: Request, args: list[str]) -> Answer:
+        check_bearer(req.headers, self.credentials.api_token, what="the API", env="RETRAIN_API_TOKEN")
+        body = await req.body(self.limiter.body_limit("api"))
+        spec = parse_body(RunBody, parse_json(body, what="POST /api/v1/runs"), what="POST /api/v1/runs")
+        launch = await self.backend.start_run(
+            model=spec.model,
+            training_hours=spec.training_hours,
+            data_source=spec.data_source,
+            notebook_path=spec.notebook_path,
+            inference_service=spec.inference_service,
+            gpu=spec.gpu,
+            health_check=spec.health_check,
+        )
+        status = OUTCOME_STATUS.get(launch.outcome, 200)
+        return status, {"status": launch.outcome, "run": launch.run, "reason": launch.reason}
+
+    async def _cancel_run(self, req: Request, args: list[str]) -> Answer:
+        check_bearer(req.headers, self.credentials.api_token, what="the API", env="RETRAIN_API_TOKEN")
+        body = await req.body(self.limiter.body_limit("api"))
+        what = f"POST /api/v1/runs/{args[0]}/cancel"
+        mode = parse_body(CancelBody, parse_json(body, what=what), what=what).mode if body.strip() else None
+        self.backend.store.request_cancel(args[0], mode or "Cancelled")
+        reason = f"{mode or 'Cancelled'} requested; the run stops within a second or two"
+        return 202, {"status": "cancelling", "run": args[0], "reason": reason}
+
+    async def _github(self, req: Request, args: list[str]) -> Answer:
+        body = await req.body(self.limiter.body_limit("github"))
+        check_github_signature(req.headers, body, self.credentials.github_secret)
+        event = req.headers.get("x-github-event", "").strip()
+        if not event:
+            raise InvalidInput("the delivery has no X-GitHub-Event header", hint="send GitHub's headers")
+        delivery = req.headers.get("x-github-delivery", "").strip()
+        reply = await self.backend.github_event(event, delivery, _github_payload(req, body))
+        return hook_answer(reply)
+
+    async def _alertmanager(self, req: Request, args: list[str]) -> Answer:
+        if self.credentials.alertmanager_token:
+            check_bearer(
+                req.headers,
+                self.credentials.alertmanager_token,
+                what="the Alertmanager webhook",
+                env="RETRAIN_ALERTMANAGER_TOKEN",
+            )
+        body = await req.body(self.limiter.body_limit("alertmanager"))
+        reply = await self.backend.alertmanager_event(parse_json(body, what="Alertmanager webhook"))
+        return hook_answer(reply)
+
+
+def _github_payload(req: Request, body: bytes) -> Any:
+    """GitHub sends JSON, or `payload=<json>` when the webhook's content type is form-encoded."""
+    if req.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        try:
+            form = parse_qs(body.decode("utf-8"), strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidInput("the form-encoded GitHub delivery cannot be read") from None
+        if len(form.get("payload", [])) != 1:
+            raise InvalidInput("the form-encoded GitHub delivery has no single 'payload' field")
+        return parse_json(form["payload"][0].encode(), what="GitHub webhook")
+    return parse_json(body, what="GitHub webhook")
+
+
+def hook_answer(reply: HookReply) -> Answer:
+    """202 when a run started or queued, 409 when every run was refused, 200 when nothing was to be done."""
+    launches = list(reply.launches)
+    runs = [{"status": x.outcome, "run": x.run, "reason": x.reason} for x in launches]
+    moving = [x for x in launches if x.outcome in ("started", "queued")]
+    refused = [x for x in launches if x.outcome == "refused"]
+    if moving:
+        status, first = 202, moving[0]
+        word = "started" if any(x.outcome == "started" for x in moving) else "queued"
+    elif refused:
+        status, word, first = 409, "refused", refused[0]
+    else:
+        return 200, {"status": "ignored", "run": None, "reason": reply.reason, "runs": runs}
+    return status, {"status": word, "run": first.run, "reason": reply.reason, "runs": runs}
+
+
+def create_api(backend: Backend, *, credentials: Credentials, limiter: Limiter) -> ApiApp:
+    """The /api/v1 and /hooks app over a backend (the service)."""
+    return ApiApp(backend, credentials=credentials, limiter=limiter)

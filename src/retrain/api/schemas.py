@@ -1,0 +1,64 @@
+"""Request bodies of the API (pydantic at the edge): unknown fields and wrong types are a 400 that names the
+field, with "did you mean" for a misspelt one."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from retrain.errors import InvalidInput, InvalidInputs
+from retrain.tekton.loader import SourceMap
+from retrain.tekton.problems import validation_problems
+
+MODEL_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+M = TypeVar("M", bound=BaseModel)
+
+
+class RunBody(BaseModel):
+    """Start the training pipeline of a model, as `retrain trigger` does."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(
+        min_length=1,
+        max_length=40,
+        pattern=MODEL_NAME,
+        description="anomaly-detector, predictive-analytics, or a custom model (with notebook_path and "
+        "inference_service).",
+    )
+    training_hours: str | None = Field(
+        None, description="Training window in hours (24, 168, 720); default: the model's configuration."
+    )
+    data_source: Literal["synthetic", "prometheus", "hybrid"] | None = None
+    notebook_path: str | None = Field(
+        None, max_length=4096, description="Notebook on the service's machine (required for custom models)."
+    )
+    inference_service: str | None = Field(None, max_length=63, pattern=MODEL_NAME)
+    gpu: bool | None = Field(
+        None, description="true: the GPU pipeline; false: the CPU one; null: the model's."
+    )
+    health_check: bool | None = Field(None, description="false: only the load checks before deploy.")
+
+    @field_validator("training_hours", mode="before")
+    @classmethod
+    def _hours(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return f"{value:g}"
+        return value
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["Cancelled", "CancelledRunFinally", "StoppedRunFinally"] = "Cancelled"
+
+
+def parse_body(cls: type[M], data: Any, *, what: str) -> M:
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{what}: the body must be a JSON object, not {type(data).__name__}")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        problems = validation_problems(exc, data, cls, SourceMap("request body"))
+        raise (problems[0] if len(problems) == 1 else InvalidInputs(problems)) from None

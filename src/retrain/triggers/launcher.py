@@ -1,0 +1,217 @@
+"""The launcher: the one way the service starts a training run (webhooks, the API and the scheduler).
+
+`launch` submits the request's PipelineRun and asks the run's concurrency policy *now*, so that the caller
+can answer honestly: started (202), queued behind another run of the model (202, "queued"), or refused by
+the policy (409; the store ends the run Failed with reason Refused, visible in `retrain runs list`). A run
+that may start or wait is then executed by an asyncio task on the service's loop: the engine finds it
+already admitted, or waits its turn in the queue.
+
+`shutdown` stops accepting (launch raises TemporaryError, HTTP 503), cancels runs still waiting in a queue,
+lets running ones finish for up to `grace_s`, then cancels them, and makes sure that no run it started is
+left Pending or Running in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from retrain.engine.engine import Engine, RunResult, Submission
+from retrain.engine.pipelinerun import RunControl
+from retrain.errors import Conflict, NotFound, TemporaryError
+from retrain.runs.admission import admit
+from retrain.runs.records import FINISHED_STATES, utcnow, with_outcome
+from retrain.triggers.requests import TrainingRequest, check_request, local_pipelinerun
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["started", "queued", "refused", "ignored"]
+STOPPED_REASON = "ServiceStopped"
+
+
+@dataclass(frozen=True)
+class Launch:
+    outcome: Outcome
+    run: str | None
+    reason: str
+
+
+LaunchFn = Callable[[TrainingRequest], Awaitable[Launch]]
+FinishedHook = Callable[[RunResult], Awaitable[None] | None]
+
+
+@dataclass
+class _Active:
+    sub: Submission
+    control: RunControl
+    task: asyncio.Task[RunResult | None]
+
+
+class Launcher:
+    def __init__(
+        self,
+        engine: Engine,
+        registry: Path,
+        *,
+        cwd: Path | None = None,
+        on_finished: FinishedHook | None = None,
+        cancel_wait_s: float = 15.0,
+    ) -> None:
+        self.engine = engine
+        self.registry = Path(registry)
+        self.cwd = Path(cwd) if cwd is not None else Path.cwd()  # relative notebook paths start here
+        self.on_finished = on_finished
+        self._cancel_wait_s = cancel_wait_s
+        self._active: dict[str, _Active] = {}
+        self._launching = 0
+        self._closing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def accepting(self) -> bool:
+        return not self._closing
+
+    @property
+    def active(self) -> list[str]:
+        """Names of the runs this launcher is executing (running or queued), oldest first."""
+        return list(self._active)
+
+    async def launch(self, req: TrainingRequest) -> Launch:
+        """Submit the request's run and decide its admission now; execute it in the background."""
+        self._refuse_if_closing()
+        check_request(req)  # InvalidInput before anything is recorded
+        self._launching += 1
+        try:
+            pipeline = self.engine.catalog.pipeline(req.pipeline)
+            run, host_dirs = local_pipelinerun(req, pipeline, self.registry, cwd=self.cwd)
+            # The store's writes are short but synchronous; a thread keeps the loop (and inference) moving.
+            sub = await asyncio.to_thread(self.engine.submit, run, host_dirs=host_dirs)
+            if sub.concurrency is None:
+                decision, reason = "start", "no concurrency policy"
+            else:
+                admission = await asyncio.to_thread(admit, self.engine.store, sub.name, sub.concurrency)
+                decision, reason = admission.decision, admission.reason
+            if decision == "refused":
+                log.info("run %s refused: %s", sub.name, reason)
+                return Launch("refused", sub.name, reason)
+            if self._closing:  # shutdown began while this run was being submitted: do not start it
+                self._cancel_quietly(sub.name)
+                self._refuse_if_closing()
+            control = RunControl()
+            task = asyncio.create_task(self._execute(sub, control), name=f"run:{sub.name}")
+            self._active[sub.name] = _Active(sub, control, task)
+            self._idle.clear()
+            outcome: Outcome = "started" if decision == "start" else "queued"
+            log.info("run %s %s (%s, model %s): %s", sub.name, outcome, req.trigger, req.model, reason)
+            return Launch(outcome, sub.name, reason)
+        finally:
+            self._launching -= 1
+
+    async def wait_idle(self, timeout_s: float | None = None) -> bool:
+        """Wait until no run of this launcher is active; False when `timeout_s` passed first."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def shutdown(self, grace_s: float) -> None:
+        """Stop accepting; cancel queued runs; wait up to `grace_s` for running ones, then cancel them."""
+        self._closing = True
+        while self._launching:  # a launch past its checks finishes its submission first (milliseconds)
+            await asyncio.sleep(0.01)
+        for name in self._queued():
+            self._cancel_quietly(name)
+        pending = self._tasks()
+        if pending and grace_s > 0:
+            log.info("waiting up to %gs for %d run(s) to finish", grace_s, len(pending))
+            await asyncio.wait(pending, timeout=grace_s)
+        pending = self._tasks()
+        if pending:
+            log.warning("cancelling %d run(s) still active after the grace period", len(pending))
+            await self.cancel_all()
+        for name in list(self._active):
+            self._fail_if_active(name, "the service stopped before the run finished")
+
+    async def cancel_all(self) -> None:
+        """Cancel every active run now (the second Ctrl-C), waiting a bounded time for them to end."""
+        for name, active in list(self._active.items()):
+            active.control.local_mode = "Cancelled"
+            active.control.local.set()
+            self._cancel_quietly(name)
+        pending = self._tasks()
+        if pending:
+            await asyncio.wait(pending, timeout=self._cancel_wait_s)
+        for active in list(self._active.values()):  # stuck: cancel the asyncio task itself
+            if not active.task.done():
+                active.task.cancel()
+        pending = self._tasks()
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    async def _execute(self, sub: Submission, control: RunControl) -> RunResult | None:
+        result: RunResult | None = None
+        try:
+            result = await self.engine.execute(sub, control)
+            log.info("run %s finished: %s %s", sub.name, result.reason, result.message)
+        except asyncio.CancelledError:
+            self._fail_if_active(sub.name, "the service cancelled the run while it was active")
+            raise
+        except Exception:  # a fault of ours must not leave the run Running forever
+            log.exception("run %s failed inside the service", sub.name)
+            self._fail_if_active(sub.name, "the service failed while running it; see the service log")
+        finally:
+            self._active.pop(sub.name, None)
+            if not self._active:
+                self._idle.set()
+        if result is not None and self.on_finished is not None:
+            try:
+                done = self.on_finished(result)
+                if inspect.isawaitable(done):
+                    await done
+            except Exception:  # a notification problem never changes the run
+                log.exception("on_finished hook failed for run %s", sub.name)
+        return result
+
+    def _tasks(self) -> set[asyncio.Task[RunResult | None]]:
+        return {a.task for a in self._active.values() if not a.task.done()}
+
+    def _queued(self) -> list[str]:
+        names = []
+        for name in self._active:
+            with contextlib.suppress(NotFound):
+                if self.engine.store.get_run(name).state == "Pending":
+                    names.append(name)
+        return names
+
+    def _cancel_quietly(self, name: str) -> None:
+        with contextlib.suppress(Conflict, NotFound):  # already ended: nothing to cancel
+            self.engine.store.request_cancel(name, "Cancelled")
+
+    def _fail_if_active(self, name: str, message: str) -> None:
+        store = self.engine.store
+        try:
+            record = store.get_run(name)
+            if record.state in FINISHED_STATES:
+                return
+            status = with_outcome(record.status, reason=STOPPED_REASON, message=message, at=utcnow())
+            store.update_run(name, state="Failed", reason=STOPPED_REASON, status=status, completed=True)
+        except (Conflict, NotFound):
+            return
+
+    def _refuse_if_closing(self) -> None:
+        if self._closing:
+            raise TemporaryError(
+                "the service is shutting down and starts no more runs",
+                retry_after_s=30.0,
+                hint="send the request again once the service has restarted",
+            )
