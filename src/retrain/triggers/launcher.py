@@ -42,6 +42,14 @@ class Launch:
     reason: str
 
 
+@dataclass(frozen=True)
+class HookResult:
+    """What a webhook receiver did with one event: the runs it launched (maybe none) and why."""
+
+    launches: tuple[Launch, ...]
+    reason: str
+
+
 LaunchFn = Callable[[TrainingRequest], Awaitable[Launch]]
 FinishedHook = Callable[[RunResult], Awaitable[None] | None]
 

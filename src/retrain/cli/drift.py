@@ -1,0 +1,177 @@
+"""`retrain drift check MODEL`: recent inputs against the serving version's training reference.
+
+Exit status: 0 no drift, 5 drifted (EXIT_DRIFTED), 2 bad input, 3 no such model/version/reference,
+75 the data source is unreachable (try again), 1 anything else. A failed push to the Pushgateway is a
+warning and changes nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from retrain.cli.exits import EXIT_DRIFTED, EXIT_OK, exits
+
+if TYPE_CHECKING:
+    from retrain.drift import DriftReport
+
+app = typer.Typer(no_args_is_help=True, help="Model drift: live inputs against the training reference.")
+
+
+class Output(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _moment(text: str) -> datetime:
+    from retrain.errors import InvalidInput, Location
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"--end {text!r} is not an ISO 8601 time",
+            location=Location(field="--end"),
+            hint="for example 2025-03-05T07:00:00Z",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _version(text: str) -> int | None:
+    from retrain.errors import InvalidInput, Location
+
+    if text == "serving":
+        return None
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise InvalidInput(
+        f"--version must be a version number or 'serving', got {text!r}",
+        location=Location(field="--version"),
+        hint="see retrain models list MODEL",
+    )
+
+
+@app.command("check")
+def check_command(
+    model: Annotated[str, typer.Argument(help="The model, e.g. anomaly-detector.")],
+    hours: Annotated[
+        float | None, typer.Option("--hours", help="Live window in hours (default: the config's, 24).")
+    ] = None,
+    data_source: Annotated[
+        str | None,
+        typer.Option("--data-source", help="prometheus (default), hybrid or synthetic."),
+    ] = None,
+    version: Annotated[
+        str, typer.Option("--version", help="Compare with this version's reference, or 'serving'.")
+    ] = "serving",
+    end: Annotated[
+        str | None, typer.Option("--end", help="End of the live window (ISO 8601; default now).")
+    ] = None,
+    registry: Annotated[
+        Path | None,
+        typer.Option("--registry", help="Registry root (default: $RETRAIN_REGISTRY or the data home)."),
+    ] = None,
+    prometheus_url: Annotated[
+        str | None, typer.Option("--prometheus-url", help="Default $PROMETHEUS_URL, else localhost:9090.")
+    ] = None,
+    pushgateway: Annotated[
+        str | None,
+        typer.Option("--pushgateway", envvar="PUSHGATEWAY_URL", help="Push the drift gauges here."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", envvar="RETRAIN_CONFIG", help="retrain.yaml: thresholds from `drift:`."),
+    ] = None,
+    share: Annotated[
+        float | None, typer.Option("--share", help="Drifted when this share of features drifted.")
+    ] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write the JSON report here.")] = None,
+    output: Annotated[Output, typer.Option("--output", "-o", help="text or json.")] = Output.text,
+) -> None:
+    """Compare MODEL's recent inputs with its training reference (PSI and KS per feature)."""
+    with exits():
+        from dataclasses import replace
+
+        from retrain.drift import check_model, load_drift_settings, push
+        from retrain.registry import Registry, default_root
+        from retrain.training.handoff import data_settings
+
+        settings = load_drift_settings(config)
+        thresholds = settings.thresholds_for(model)
+        if share is not None:
+            _check_share(share)
+            thresholds = replace(thresholds, share=share)
+        result = check_model(
+            Registry(registry or default_root()),
+            model,
+            version=_version(version),
+            hours=settings.hours if hours is None else hours,
+            source=data_source or settings.data_source,
+            settings=data_settings(os.environ, prometheus_url=prometheus_url),
+            thresholds=thresholds,
+            end=None if end is None else _moment(end),
+        )
+        gateway = pushgateway or settings.pushgateway
+        if gateway:
+            pushed = push(gateway, result)
+            print(("" if pushed.ok else "warning: ") + pushed.message, file=sys.stderr)
+        if report is not None:
+            report.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+        if output is Output.json:
+            print(json.dumps(result.to_json(), indent=2))
+        else:
+            print_report(result)
+    raise typer.Exit(EXIT_DRIFTED if result.drifted else EXIT_OK)
+
+
+def _check_share(value: float) -> None:
+    from retrain.errors import InvalidInput, Location
+
+    if not 0 < value <= 1:
+        raise InvalidInput(
+            f"--share must be in (0, 1], got {value}", location=Location(field="--share"), hint="e.g. 0.3"
+        )
+
+
+def print_report(report: DriftReport) -> None:
+    from retrain.cli.common import print_table
+
+    t = report.thresholds
+    window = report.window
+    drifted = len(report.drifted_features)
+    print(
+        f"{report.model} v{report.version}: drift score {report.score:.2f} "
+        f"({drifted} of {len(report.features)} features drifted; drifted at >= {t.share:g})"
+        f" -> {'DRIFTED' if report.drifted else 'no drift'}"
+    )
+    print(
+        f"live: {report.live_rows} rows from {window.get('data_source_effective')} "
+        f"({window.get('start')} .. {window.get('end')}); reference: {report.reference_rows} rows"
+    )
+    for note in report.notes:
+        print(f"note: {note}")
+    rows = [
+        (
+            f.feature,
+            f"{f.psi:.3f}",
+            f.band,
+            f"{f.ks_statistic:.3f}",
+            f"{f.ks_pvalue:.2g}",
+            f"{f.reference_mean:.4g}",
+            f"{f.live_mean:.4g}",
+            "yes" if f.drifted else "",
+        )
+        for f in sorted(report.features, key=lambda f: (-f.psi, f.feature))
+    ]
+    print_table(("FEATURE", "PSI", "BAND", "KS D", "KS P", "REF MEAN", "LIVE MEAN", "DRIFTED"), rows)
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="drift", help="Model drift: live inputs against the training reference.")
