@@ -292,7 +292,7 @@ class Store:
             pruned = structural(top, schema, "", problems, prune=not strict)
             body = {**pruned, "metadata": body["metadata"]}
         elif kind.schema == "core":
-            core = core_problems({k: v for k, v in body.items() if not (k == "metadata" and False)})
+            core = core_problems(body)
             if core is not None:
                 problems.invalid.extend(core.invalid)
                 problems.unknown.extend(core.unknown)
