@@ -92,12 +92,17 @@ def test_deploy_with_no_server_running_warns_and_the_promotion_stands(registry: 
     assert registry.aliases(FORECAST) == {"serving": 3, "previous": 1}
 
 
-def test_deploy_to_kserve_is_refused_clearly_and_changes_nothing(registry: Registry) -> None:
+def test_deploy_to_kserve_without_a_cluster_is_refused_clearly_and_changes_nothing(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("KUBECONFIG", "RETRAIN_KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(registry.root))  # no ~/.kube/config either
     args = common(registry, free_url())
     args[1] = "kserve"
     code, _, err = invoke("deploy", FORECAST, "--version", "2", *args)
     assert code == 2
-    assert "error: --target: --target kserve is not available yet: use --target local" in err
+    assert "cannot read the Kubernetes configuration" in err
     assert registry.aliases(FORECAST) == {"serving": 1}
 
 

@@ -82,7 +82,7 @@ class ApiApp:
         for method, pattern, receiver, handler in self._routes:
             if len(pattern) != len(parts):
                 continue
-            if all(p == "{}" or p == q for p, q in zip(pattern, parts, strict=True)):
+            if all(p in ("{}", q) for p, q in zip(pattern, parts, strict=True)):
                 args = [q for p, q in zip(pattern, parts, strict=True) if p == "{}"]
                 if method == req.method or (method == "GET" and req.method == "HEAD"):
                     return handler, args, receiver

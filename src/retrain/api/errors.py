@@ -75,3 +75,28 @@ def error_answer(error: RetrainError) -> tuple[int, dict[str, Any], list[tuple[b
 def internal_error(error: Exception) -> tuple[int, dict[str, Any]]:
     """A fault of ours: never a stack trace (or a secret) on the wire."""
     return 500, {"status": "error", "run": None, "reason": f"internal error: {type(error).__name__}"}
+
+
+def error_from_answer(status: int, body: object) -> RetrainError:
+    """The other direction, for clients of the API: an error answer as the error it stands for."""
+    reason = body.get("reason") if isinstance(body, dict) else None
+    text = str(reason) if reason else f"the service answered HTTP {status}"
+    if status == 401:
+        return Unauthorized(text, hint="pass --token or set RETRAIN_API_TOKEN to the service's API token")
+    if status == 403:
+        return Forbidden(text)
+    if status == 413:
+        return PayloadTooLarge(text)
+    if status == 429:
+        return RateLimited(text, retry_after_s=1.0)
+    simple: dict[int, type[RetrainError]] = {
+        400: InvalidInput,
+        404: NotFound,
+        405: InvalidInput,
+        409: Conflict,
+    }
+    if status in simple:
+        return simple[status](text)
+    if status >= 500:
+        return TemporaryError(text, retry_after_s=5.0)
+    return RetrainError(text)

@@ -47,7 +47,7 @@ def _answers(ok: dict[str, dict[str, Any]], *errors: str) -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     nullable_text = {"type": ["string", "null"]}
-    outcome = {
+    outcome: dict[str, Any] = {
         "type": "object",
         "required": ["status", "run", "reason"],
         "properties": {
@@ -73,7 +73,10 @@ def _schemas() -> dict[str, Any]:
                 "pipeline": nullable_text,
                 "model": nullable_text,
                 "trigger": nullable_text,
-                "state": {"type": "string", "enum": ["Pending", "Running", "Succeeded", "Failed", "Cancelled"]},
+                "state": {
+                    "type": "string",
+                    "enum": ["Pending", "Running", "Succeeded", "Failed", "Cancelled"],
+                },
                 "reason": nullable_text,
                 "message": nullable_text,
                 "created": {"type": "string", "format": "date-time"},
@@ -186,7 +189,7 @@ def _name_param() -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
-    bearer = [{"bearerAuth": []}]
+    bearer: list[dict[str, list[str]]] = [{"bearerAuth": []}]
     hook_ok = {
         "200": _json(_ref("Answer"), "Valid, but nothing to do (filtered, duplicate, ping); see reason."),
         "202": _json(_ref("Answer"), "Training started (or queued) for these runs."),
@@ -203,9 +206,14 @@ def _paths() -> dict[str, Any]:
         )
     ]
     return {
-        "/api/v1/health": {"get": {"summary": "Service health", "responses": {"200": _json(_ref("Health"), "OK")}}},
+        "/api/v1/health": {
+            "get": {"summary": "Service health", "responses": {"200": _json(_ref("Health"), "OK")}}
+        },
         "/api/v1/openapi.json": {
-            "get": {"summary": "This document", "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}
+            "get": {
+                "summary": "This document",
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+            }
         },
         "/api/v1/runs": {
             "get": {
@@ -216,7 +224,10 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "Start a model's training pipeline (like `retrain trigger`)",
                 "security": bearer,
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("RunBody")}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("RunBody")}},
+                },
                 "responses": _answers(
                     {"202": _json(_ref("Answer"), "Started, or queued behind another run of the model.")},
                     "401",
@@ -256,13 +267,19 @@ def _paths() -> dict[str, Any]:
             }
         },
         "/api/v1/models": {
-            "get": {"summary": "Models in the registry", "responses": _answers({"200": _json(_ref("ModelList"), "Models")})}
+            "get": {
+                "summary": "Models in the registry",
+                "responses": _answers({"200": _json(_ref("ModelList"), "Models")}),
+            }
         },
         "/hooks/github": {
             "post": {
                 "summary": "GitHub webhook (push, ping); X-Hub-Signature-256 required",
                 "security": [{"githubSignature": []}],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("GitHubPush")}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("GitHubPush")}},
+                },
                 "responses": _answers(hook_ok, "401", "403", "409", "413", "503"),
             }
         },

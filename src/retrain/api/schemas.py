@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from retrain.errors import InvalidInput, InvalidInputs
 from retrain.tekton.loader import SourceMap
@@ -35,10 +35,10 @@ class RunBody(BaseModel):
         None, max_length=4096, description="Notebook on the service's machine (required for custom models)."
     )
     inference_service: str | None = Field(None, max_length=63, pattern=MODEL_NAME)
-    gpu: bool | None = Field(
+    gpu: StrictBool | None = Field(
         None, description="true: the GPU pipeline; false: the CPU one; null: the model's."
     )
-    health_check: bool | None = Field(None, description="false: only the load checks before deploy.")
+    health_check: StrictBool | None = Field(None, description="false: only the load checks before deploy.")
 
     @field_validator("training_hours", mode="before")
     @classmethod

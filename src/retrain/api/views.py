@@ -20,7 +20,9 @@ def _time(at: datetime | None) -> str | None:
 
 
 def run_summary(record: RunRecord) -> dict[str, Any]:
-    condition = next((c for c in record.status.get("conditions", []) if c.get("type") == "Succeeded"), {})
+    condition: dict[str, Any] = next(
+        (c for c in record.status.get("conditions", []) if c.get("type") == "Succeeded"), {}
+    )
     return {
         "name": record.name,
         "kind": record.kind,

@@ -31,7 +31,7 @@ def _root(
 
 
 def _register() -> None:
-    from retrain.cli import check, demo, deploy, models, run, runs, serve, train, trigger
+    from retrain.cli import check, demo, deploy, drift, models, run, runs, schedules, serve, train, trigger
 
     run.register(app)
     app.add_typer(runs.app, name="runs", help="List, show, follow, cancel, re-run and prune runs.")
@@ -44,6 +44,8 @@ def _register() -> None:
     deploy.register(app)
     trigger.register(app)
     demo.register(app)
+    drift.register(app)
+    schedules.register(app)
 
 
 _register()

@@ -1,13 +1,69 @@
-"""`retrain serve`: the inference server for every model with a `serving` version in a registry."""
+"""`retrain serve`: the platform service: inference endpoints, the HTTP API, the webhooks and the scheduler.
+
+It composes the two independent layers: `retrain.triggers.service` (launcher, webhooks, scheduler, life
+cycle) and `retrain.api` (the HTTP app over it).
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from retrain.cli.exits import exits
+
+if TYPE_CHECKING:
+    from retrain.serving.app import ServingApp
+    from retrain.triggers.config import RetrainConfig
+    from retrain.triggers.service import Service
+
+
+def build_service(
+    config: RetrainConfig,
+    *,
+    registry: Path | None = None,
+    home: Path | None = None,
+    sandbox: str = "auto",
+) -> tuple[Service, ServingApp]:
+    """The service and its whole ASGI app (also what the tests run)."""
+    from retrain.api import create_api
+    from retrain.triggers.service import default_scheduler, open_service
+
+    service = open_service(config, registry=registry, home=home, sandbox=sandbox, scheduler=default_scheduler)
+    api = create_api(service, credentials=credentials_of(config), limiter=service.limiter)
+    return service, service.asgi(api)
+
+
+def credentials_of(config: RetrainConfig) -> Any:
+    from retrain.api import Credentials
+
+    def secret(value: Any) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
+    return Credentials(
+        api_token=secret(config.api.token),
+        github_secret=secret(config.hooks.github.secret),
+        alertmanager_token=secret(config.hooks.alertmanager.token),
+    )
+
+
+def _banner(service: Service, host: str, port: int) -> str:
+    cfg = service.config
+    creds = credentials_of(cfg)
+    state = {True: "on", False: "closed (no token)"}
+    lines = [
+        f"retrain service on http://{host}:{port}",
+        f"  registry: {service.registry_root}",
+        f"  runs: {service.store.home}",
+        f"  API /api/v1: reads open, writes {state[bool(creds.api_token)]}",
+        f"  /hooks/github: {'on' if creds.github_secret else 'closed (no secret)'}"
+        f" (branches {', '.join(cfg.hooks.github.branches)})",
+        f"  /hooks/alertmanager: {'bearer token' if creds.alertmanager_token else 'open (no token)'}"
+        f" (alerts {', '.join(cfg.hooks.alertmanager.alertnames)})",
+    ]
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:
@@ -15,46 +71,79 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve")
     def serve(
+        config: Annotated[
+            Path | None,
+            typer.Option(
+                "--config", "-c", help="retrain.yaml. Default: $RETRAIN_CONFIG, else built-in defaults."
+            ),
+        ] = None,
         registry: Annotated[
             Path | None,
             typer.Option(
                 "--registry",
-                help="Registry root. Default: $RETRAIN_REGISTRY, else <$RETRAIN_HOME or "
-                "$XDG_DATA_HOME/retrain or ~/.local/share/retrain>/registry.",
+                help="Registry root. Default: server.registry, $RETRAIN_REGISTRY, else <home>/registry.",
                 show_default=False,
             ),
         ] = None,
+        home: Annotated[
+            Path | None,
+            typer.Option("--home", help="Run store. Default: server.home, $RETRAIN_HOME, else XDG data."),
+        ] = None,
         host: Annotated[
-            str, typer.Option("--host", help="Address to listen on (0.0.0.0 exposes it to the network).")
-        ] = "127.0.0.1",
-        port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8080,
+            str | None,
+            typer.Option(
+                "--host", help="Address to listen on; default 127.0.0.1 (0.0.0.0 exposes it to the network)."
+            ),
+        ] = None,
+        port: Annotated[int | None, typer.Option("--port", help="TCP port; default 8080.")] = None,
         poll: Annotated[
-            float,
+            float | None,
             typer.Option("--poll-interval", help="Seconds between checks of the registry's serving aliases."),
-        ] = 0.2,
+        ] = None,
         max_body_mb: Annotated[
-            float, typer.Option("--max-body-mb", help="Largest request body accepted (413 beyond).")
-        ] = 16.0,
+            float | None, typer.Option("--max-body-mb", help="Largest inference request body (413 beyond).")
+        ] = None,
+        grace: Annotated[
+            float | None,
+            typer.Option("--grace", help="Seconds running pipelines may finish on SIGTERM (default 30)."),
+        ] = None,
+        sandbox: Annotated[str, typer.Option("--sandbox", help="auto, bwrap or host.")] = "auto",
         log_level: Annotated[
-            str, typer.Option("--log-level", help="debug, info, warning or error.")
-        ] = "info",
+            str | None, typer.Option("--log-level", help="debug, info, warning or error.")
+        ] = None,
         access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
     ) -> None:
-        """Serve models over KServe V1 and Open Inference Protocol V2; follow promotions and rollbacks.
+        """Run the platform: KServe V1/V2 inference, the API (/api/v1), webhooks (/hooks) and schedules.
 
-        Endpoints: GET /v1/models, POST /v1/models/NAME:predict, GET /v2/health/ready,
-        GET /v2/models/NAME, POST /v2/models/NAME/infer, POST /v2/repository/models/NAME/load, GET /metrics.
+        Endpoints: GET /v1/models, POST /v1/models/NAME:predict, GET /v2/health/ready, GET /metrics,
+        POST /api/v1/runs, GET /api/v1/runs, GET /api/v1/models, GET /api/v1/openapi.json,
+        POST /hooks/github, POST /hooks/alertmanager. SIGTERM or Ctrl-C stops it gracefully.
         """
-        from retrain.registry import default_root
-        from retrain.serving.runner import serve as run
+        import logging
+
+        from retrain.triggers.config import config_path, load_config
 
         with exits():
-            run(
-                registry if registry is not None else default_root(),
-                host=host,
-                port=port,
-                poll_interval_s=poll if poll > 0 else None,
-                max_body_bytes=int(max_body_mb * 1024 * 1024),
-                log_level=log_level.lower(),
-                access_log=access_log,
+            cfg = load_config(config_path(config, os.environ), os.environ)
+            flags = {
+                "host": host,
+                "port": port,
+                "poll_interval_s": poll,
+                "max_body_mb": max_body_mb,
+                "shutdown_grace_s": grace,
+                "log_level": log_level.lower() if log_level else None,
+            }
+            server = cfg.server.model_validate(
+                {**cfg.server.model_dump(), **{k: v for k, v in flags.items() if v is not None}}
             )
+            cfg = cfg.model_copy(update={"server": server})
+            if not logging.getLogger().handlers:
+                logging.basicConfig(
+                    level=server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+                )
+            service, asgi = build_service(cfg, registry=registry, home=home, sandbox=sandbox)
+            try:
+                logging.getLogger("retrain.serve").info("%s", _banner(service, server.host, server.port))
+                service.serve_forever(asgi, host=server.host, port=server.port, access_log=access_log)
+            finally:
+                service.close()

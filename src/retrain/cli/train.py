@@ -29,6 +29,11 @@ class Output(enum.StrEnum):
     json = "json"
 
 
+class Executor(enum.StrEnum):
+    local = "local"  # papermill in this process's environment (the step container on a cluster)
+    notebook_validation_job = "notebook-validation-job"  # the Jupyter Notebook Validator Operator
+
+
 class RichProgress:
     """Steps as Rich progress rows on a terminal (one row per step, cells counted while a notebook runs)."""
 
@@ -192,12 +197,67 @@ def train_command(
         float | None, typer.Option("--cell-timeout", help="Seconds any one cell may run.")
     ] = None,
     output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.text,
+    executor: Annotated[
+        Executor,
+        typer.Option(
+            "--executor",
+            help="local, or notebook-validation-job: a NotebookValidationJob on the cluster runs the "
+            "notebook "
+            "from git (--git-url/--git-ref; --notebook-path is its path in the repository) and the result "
+            "is registered from the claim mounted at --registry.",
+        ),
+    ] = Executor.local,
+    git_url: Annotated[
+        str,
+        typer.Option("--git-url", envvar="RETRAIN_NOTEBOOK_GIT_URL", help="notebook-validation-job: repo."),
+    ] = "",
+    git_ref: Annotated[
+        str,
+        typer.Option("--git-ref", envvar="RETRAIN_NOTEBOOK_GIT_REF", help="notebook-validation-job: ref."),
+    ] = "main",
+    image: Annotated[
+        str, typer.Option("--image", envvar="RETRAIN_NOTEBOOK_IMAGE", help="notebook-validation-job: image.")
+    ] = "quay.io/retrain/retrain:0.1.0",
+    claim: Annotated[
+        str,
+        typer.Option(
+            "--claim", envvar="RETRAIN_MODEL_STORAGE_CLAIM", help="notebook-validation-job: the PVC."
+        ),
+    ] = "model-storage",
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="notebook-validation-job: the namespace.")
+    ] = None,
 ) -> None:
     """Train MODEL by running its notebook on fresh data; register the result as a candidate version.
 
     Never changes the serving version. Exit status: 0 registered, 2 bad input, 75 temporary (e.g.
     Prometheus unreachable), 1 the notebook or its model failed; nothing is registered on failure.
     """
+    if executor is Executor.notebook_validation_job:
+        with exits():
+            from retrain.cli.cluster_ops import train_with_job_command
+
+            train_with_job_command(
+                model,
+                hours=hours,
+                data_source=data_source,
+                notebook_path=notebook_path,
+                gpu=gpu,
+                registry=registry,
+                prometheus_url=prometheus_url,
+                anomaly_rate=anomaly_rate,
+                seed=seed,
+                run=run,
+                results_dir=results_dir,
+                timeout=timeout,
+                git_url=git_url,
+                git_ref=git_ref,
+                image=image,
+                claim=claim,
+                namespace=namespace,
+                as_json=output is Output.json,
+            )
+        return
     with exits():
         from retrain.registry import Registry, default_root
         from retrain.training.train import TrainRequest, train, write_results

@@ -84,6 +84,21 @@ def trigger_command(
     ),
     home: Path | None = typer.Option(None, "--home", envvar="RETRAIN_HOME", help="Data directory."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    cluster: bool = typer.Option(
+        False, "--cluster", help="Start a PipelineRun on the kubeconfig's cluster (deploy target kserve)."
+    ),
+    claim: str = typer.Option("model-storage", "--claim", help="--cluster: the model-storage PVC."),
+    namespace: str | None = typer.Option(None, "--namespace", "-n", help="--cluster: the namespace."),
+    service: str | None = typer.Option(
+        None,
+        "--service",
+        envvar="RETRAIN_SERVICE_URL",
+        help="Start the run through the `retrain serve` at this URL. Default: the configured service "
+        "($RETRAIN_CONFIG, else 127.0.0.1:8080) when one answers and no --registry/--home is given.",
+    ),
+    local: bool = typer.Option(False, "--local", help="Run in this process even when a service answers."),
+    token: str | None = typer.Option(None, "--token", envvar="RETRAIN_API_TOKEN", help="The API's token."),
+    detach: bool = typer.Option(False, "--detach", help="With a service: return once the run started."),
 ) -> None:
     """Train MODEL with its built-in pipeline: gate, deploy if blessed, verify, roll back on failure."""
     from retrain.cli.run import build_engine
@@ -103,6 +118,14 @@ def trigger_command(
             prometheus_url=prometheus_url,
         )
         check_request(req)
+        if cluster:
+            from retrain.cli.cluster_ops import trigger_on_cluster
+
+            trigger_on_cluster(req, claim=claim, namespace=namespace, confirm=not yes)
+            raise typer.Exit(EXIT_OK)
+        url = None if local else service_url(service, explicit_dirs=registry is not None or home is not None)
+        if url is not None:
+            raise typer.Exit(trigger_via_service(url, token, req, confirm=not yes, detach=detach))
         root = (registry or default_root()).resolve()
         print(
             f"model: {model}\npipeline: {req.pipeline}\ntraining window: {training_hours} h\n"
@@ -114,6 +137,96 @@ def trigger_command(
         result, summary = start_training(engine, req, root)
         print_summary(summary)
         raise typer.Exit(EXIT_OK if result.succeeded else EXIT_FAILED)
+
+
+def service_url(explicit: str | None, *, explicit_dirs: bool) -> str | None:
+    """--service, else the configured service when it answers and no local directories were given."""
+    import os
+
+    from retrain.api.client import DEFAULT_URL, ServiceClient
+
+    if explicit:
+        return explicit
+    if explicit_dirs:
+        return None
+    url = DEFAULT_URL
+    if os.environ.get("RETRAIN_CONFIG"):
+        from retrain.triggers.config import config_path, load_config
+
+        server = load_config(config_path(None, os.environ), os.environ).server
+        host = "127.0.0.1" if server.host in ("0.0.0.0", "::") else server.host  # noqa: S104
+        url = f"http://{host}:{server.port}"
+    client = ServiceClient(url, timeout_s=0.5)
+    try:
+        return url if client.health() is not None else None
+    finally:
+        client.close()
+
+
+def trigger_via_service(
+    url: str, token: str | None, req: TrainingRequest, *, confirm: bool, detach: bool
+) -> int:
+    """Start the run in the service (POST /api/v1/runs) and follow it there; the exit code."""
+    import time
+
+    from retrain.api.client import ServiceClient, finished, result_of, task_states
+
+    print(
+        f"model: {req.model}\npipeline: {req.pipeline}\ntraining window: {req.training_hours} h\n"
+        f"data source: {req.data_source}\nservice: {url}"
+    )
+    if confirm and not typer.confirm("Start training?", default=True):
+        return EXIT_FAILED
+    notebook = str(Path(req.notebook_path).resolve()) if req.notebook_path else None
+    client = ServiceClient(url, token=token)
+    try:
+        answer = client.start_run(
+            {
+                "model": req.model,
+                "training_hours": req.training_hours,
+                "data_source": req.data_source,
+                "notebook_path": notebook,
+                "inference_service": req.inference_service,
+                "gpu": req.gpu,
+                "health_check": req.health_check,
+            }
+        )
+        name = answer["run"]
+        print(
+            f"PipelineRun {name} {answer['status']} in the service at {url}: {answer['reason']}",
+            file=sys.stderr,
+        )
+        if detach:
+            return EXIT_OK
+        shown: dict[str, str] = {}
+        while True:  # follow the run as the service records it
+            doc = client.run(name)
+            tasks = task_states(doc, client.taskruns(name))
+            for task, row in tasks.items():
+                if shown.get(task) != row["state"]:
+                    shown[task] = row["state"]
+                    print(f"{name}: {task} {row['state']} {row['duration']}", flush=True)
+            if finished(doc):
+                break
+            time.sleep(0.5)
+        condition = doc["status"]["conditions"][0]
+        version = result_of(doc, "model-version")
+        serving = next((m["serving"] for m in client.models() if m["name"] == req.model), None)
+    finally:
+        client.close()
+    print_summary(
+        {
+            "run": name,
+            "status": condition.get("reason"),
+            "message": condition.get("message"),
+            "tasks": [{"task": t, **row} for t, row in tasks.items()],
+            "version": version,
+            "verdict": result_of(doc, "verdict"),
+            "serving_version": serving,
+            "serves": version is not None and str(serving) == str(version),
+        }
+    )
+    return EXIT_OK if condition.get("status") == "True" else EXIT_FAILED
 
 
 def register(app: typer.Typer) -> None:

@@ -288,7 +288,6 @@ class Cluster:
                 return Resource(group, version, entry["name"], kind, bool(entry.get("namespaced")))
         raise NotFound(
             f"the cluster at {self.host} does not serve {kind} ({api_version})",
-            location=Location(field="apiVersion/kind"),
             hint="is the operator that defines it installed (its CRD applied)?",
         )
 

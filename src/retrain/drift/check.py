@@ -27,9 +27,8 @@ from retrain.errors import InvalidInput, Location, NotFound
 if TYPE_CHECKING:
     import numpy as np
 
-    from retrain.drift.measures import Band
-
     from retrain.data import DataSettings
+    from retrain.drift.measures import Band
     from retrain.registry import Registry, VersionInfo
     from retrain.training.reference import ReferenceJSON
 
@@ -185,7 +184,9 @@ def check_model(
     matrix = features.matrix()
     found, score = compare(reference, matrix, names, thresholds)
     missing = [n for n in names if n not in reference["features"]]
-    notes = (f"no reference for {len(missing)} feature(s): {', '.join(missing)}",) if missing else ()
+    notes: tuple[str, ...] = (
+        (f"no reference for {len(missing)} feature(s): {', '.join(missing)}",) if missing else ()
+    )
     if dataset.fallback_reason:
         notes += (f"data source fell back: {dataset.fallback_reason}",)
     return DriftReport(

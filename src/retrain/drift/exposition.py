@@ -117,7 +117,7 @@ def push(
     error = ""
     attempt = 0
     with httpx.Client(timeout=policy.timeout_s, transport=transport) as client:
-        for attempt in range(1, policy.attempts + 1):  # noqa: B007 (reported after the loop)
+        for attempt in range(1, policy.attempts + 1):
             try:
                 answer = client.put(url, content=body, headers={"Content-Type": CONTENT_TYPE})
             except httpx.HTTPError as err:

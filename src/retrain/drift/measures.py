@@ -135,8 +135,8 @@ def ks_statistic(reference: FeatureReference, levels: Sequence[float], values: n
     points = np.unique(np.concatenate([live, lower[0], upper[0]]))
     worst = 0.0
     for side in ("right", "left"):
-        f_lo, f_hi = _bounds(points, lower, upper, side)  # type: ignore[arg-type]
-        f_live = np.searchsorted(live, points, side=side) / live.size  # type: ignore[call-overload]
+        f_lo, f_hi = _bounds(points, lower, upper, side)
+        f_live = np.searchsorted(live, points, side=side) / live.size
         worst = max(worst, float(np.max(np.maximum(f_live - f_hi, f_lo - f_live))))
     return max(0.0, worst)
 

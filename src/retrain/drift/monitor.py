@@ -155,7 +155,7 @@ class DriftMonitor:
         status = sorted(set(self._reports) | set(self._failures))
         if status:
             lines += [
-                "# HELP retrain_model_drift_check_up Whether the model's last drift check succeeded (1) or failed (0).",
+                "# HELP retrain_model_drift_check_up 1: the model's last drift check worked; 0: it failed.",
                 "# TYPE retrain_model_drift_check_up gauge",
             ]
             lines += [

@@ -11,7 +11,7 @@ The one failure after a promotion is a server that answers and refuses the versi
 bytes do not load, predict raises, ...). Deploy then undoes its promotion, so the registry never names a
 version that the running server cannot serve (a restart would leave the model unserved).
 
-`--target kserve` plugs in here (issue 6): add its factory to `FACTORIES`.
+`--target kserve` is `retrain.cluster.kserve.KServeDeployer`, registered in `FACTORIES`.
 """
 
 from __future__ import annotations
@@ -314,21 +314,19 @@ class LocalDeployer:
         return replace(result, ok=False, messages=(*result.messages, refused, undo))
 
 
-def _kserve_unavailable(registry: Registry, serving_url: str, inference_service: str) -> Deployer:
-    raise InvalidInput(
-        "--target kserve is not available yet: use --target local",
-        location=Location(field="--target"),
-        hint="KServe deployment comes with the cluster support; "
-        "--target local serves through `retrain serve`",
-    )
+def _kserve(registry: Registry, serving_url: str, inference_service: str) -> Deployer:
+    # The cluster support (the optional `kubernetes` client) is imported only when KServe is the target.
+    from retrain.cluster.kserve import kserve_deployer
+
+    return kserve_deployer(registry, serving_url, inference_service)
 
 
 DeployerFactory = Callable[[Registry, str, str], Deployer]
 
-# target -> factory(registry, serving_url, inference_service); the cluster work replaces "kserve".
+# target -> factory(registry, serving_url, inference_service).
 FACTORIES: dict[str, DeployerFactory] = {
     "local": LocalDeployer,
-    "kserve": _kserve_unavailable,
+    "kserve": _kserve,
 }
 
 

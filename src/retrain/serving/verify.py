@@ -27,6 +27,9 @@ from retrain.registry import Registry
 from retrain.serving.loader import LoadedModel, load_version
 
 Failure = Literal["unreachable", "not-ready", "stale-version", "wrong-answers", "http-error"]
+# For servers that do not name their version (KServe's own sklearn server): asks the control plane which
+# version the endpoint serves; (version or None, what it saw). Used only where an answer names none.
+ServedVersion = Callable[[], tuple[int | None, str]]
 TEMPORARY: frozenset[str] = frozenset({"unreachable", "not-ready"})  # may pass when tried again later
 SEED_OFFSET = 2000  # held-out seed = training seed + this (the gate uses +1000: other rows again)
 DEFAULT_TRAINING_SEED = 42
@@ -142,8 +145,13 @@ def verify_endpoint(
     options: VerifyOptions | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    served_version: ServedVersion | None = None,
 ) -> VerifyReport:
-    """Check the endpoint against the registry's version (default: the one the registry serves)."""
+    """Check the endpoint against the registry's version (default: the one the registry serves).
+
+    An answer without `X-Model-Version` (or without the body's version) is a failure, unless
+    `served_version` is given: then what it says stands in for the missing piece (a header that is there
+    must still name the version)."""
     import httpx
 
     options = options or VerifyOptions()
@@ -159,7 +167,7 @@ def verify_endpoint(
     seed = options.seed if options.seed is not None else training_seed(info.metadata) + SEED_OFFSET
     rows = held_out_rows(loaded, info.metadata, options.rows, seed)
     expected = np.asarray(loaded.predict(rows))
-    probe = _Probe(endpoint, info.version, rows, expected, options)
+    probe = _Probe(endpoint, info.version, rows, expected, options, served_version)
     checks: list[Check] = []
     served_as = inference_service.strip() or model
     failure: _Failed | None = None
@@ -204,6 +212,7 @@ class _Probe:
     rows: np.ndarray
     expected: np.ndarray
     options: VerifyOptions
+    served_version: ServedVersion | None = None
 
     def wait_ready(
         self, client: Any, name: str, model: str, clock: Callable[[], float], sleep: Callable[[float], None]
@@ -257,7 +266,13 @@ class _Probe:
         said = {"header X-Model-Version": header}
         if key is not None:
             said[f"body {key}"] = None if body.get(key) is None else str(body.get(key))
-        for where, value in said.items():
+        for source, named in said.items():
+            where, value = source, named
+            if value is None and self.served_version is not None:
+                version, seen = self.served_version()
+                if version is None:
+                    return f"{what} does not name its version ({where} missing) and {seen}; expected {want}"
+                value, where = str(version), seen
             if value is None:
                 return f"{what} does not name the version it serves ({where} missing); expected {want}"
             if value != want:

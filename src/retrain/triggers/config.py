@@ -83,8 +83,10 @@ class HooksConfig(_Section):
 
 
 class LimitsConfig(_Section):
-    rate_per_s: float = Field(5.0, gt=0)  # per client address and receiver
+    rate_per_s: float = Field(5.0, gt=0)  # webhooks and API writes, per client address and receiver
     burst: int = Field(20, ge=1)
+    read_rate_per_s: float = Field(50.0, gt=0)  # API reads
+    read_burst: int = Field(200, ge=1)
 
 
 class TrainingDefaults(_Section):
@@ -119,6 +121,7 @@ class RetrainConfig(_Section):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     defaults: TrainingDefaults = Field(default_factory=TrainingDefaults)
     models: list[ModelConfig] = Field(default_factory=list)
+    catalog: list[Path] = Field(default_factory=list)  # Tekton files whose Pipelines/Tasks replace built-ins
     # Owned by the scheduler, drift and notification parts; validated by their own models when present.
     schedules: list[dict[str, Any]] | None = None
     drift: dict[str, Any] | None = None

@@ -121,7 +121,10 @@ def parse_cron(expression: str, time_zone: str = "UTC", *, field_path: str = "cr
             "day-of-week 0-7 or SUN-SAT",
         ) from None
     zone_name = time_zone.strip() or "UTC"
-    check_time_zone(zone_name, field_path=field_path.rsplit(".", 1)[0] + ".time_zone" if "." in field_path else "time_zone")
+    check_time_zone(
+        zone_name,
+        field_path=field_path.rsplit(".", 1)[0] + ".time_zone" if "." in field_path else "time_zone",
+    )
     return CronSchedule(expression, zone_name, fields.upper())
 
 

@@ -102,8 +102,11 @@ class GitHubHook:
 
     async def handle(self, event: str, delivery: str, payload: Any) -> HookResult:
         if event == "ping":
-            return HookResult((), "pong: the webhook reaches retrain (push events on "
-                              f"{', '.join(self.settings.branches)} retrain models)")
+            return HookResult(
+                (),
+                "pong: the webhook reaches retrain (push events on "
+                f"{', '.join(self.settings.branches)} retrain models)",
+            )
         if event != "push":
             return HookResult((), f"GitHub event {event[:60]!r} is not handled (only push and ping)")
         if not _DELIVERY.match(delivery):

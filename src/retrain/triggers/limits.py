@@ -16,30 +16,35 @@ from dataclasses import dataclass
 
 from retrain.errors import InvalidInput, Location
 
-RECEIVERS = ("github", "alertmanager", "api", "api-read")
+RECEIVERS = ("github", "alertmanager", "api", "api-read")  # one bucket per client and receiver
 
 
 @dataclass(frozen=True)
 class Limits:
     """What each receiver accepts: requests per second and burst per client, and the largest body."""
 
-    rate_per_s: float = 5.0
+    rate_per_s: float = 5.0  # writes and webhooks
     burst: int = 20
+    read_rate_per_s: float = 50.0  # GET /api/v1/... (following a run polls)
+    read_burst: int = 200
     max_clients: int = 10_000
     github_body_bytes: int = 5 * 1024 * 1024  # GitHub caps payloads at 25 MB; a push is a few KB
     alertmanager_body_bytes: int = 1024 * 1024
     api_body_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
-        if not (self.rate_per_s > 0 and math.isfinite(self.rate_per_s)):
-            raise InvalidInput(
-                f"rate limit {self.rate_per_s!r} must be a positive number of requests per second",
-                location=Location(field="limits.rate_per_s"),
-            )
-        if self.burst < 1:
-            raise InvalidInput(
-                f"burst {self.burst} must be 1 or more", location=Location(field="limits.burst")
-            )
+        for name in ("rate_per_s", "read_rate_per_s"):
+            rate = getattr(self, name)
+            if not (rate > 0 and math.isfinite(rate)):
+                raise InvalidInput(
+                    f"rate limit {rate!r} must be a positive number of requests per second",
+                    location=Location(field=f"limits.{name}"),
+                )
+        for name in ("burst", "read_burst"):
+            if getattr(self, name) < 1:
+                raise InvalidInput(
+                    f"{name} {getattr(self, name)} must be 1 or more", location=Location(field=f"limits.{name}")
+                )
         if self.max_clients < 1:
             raise InvalidInput(
                 f"max_clients {self.max_clients} must be 1 or more",
@@ -92,7 +97,11 @@ class RateLimiter:
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = TokenBucket(self.limits.rate_per_s, self.limits.burst, now)
+            limits = self.limits
+            if receiver == "api-read":
+                bucket = TokenBucket(limits.read_rate_per_s, limits.read_burst, now)
+            else:
+                bucket = TokenBucket(limits.rate_per_s, limits.burst, now)
             self._buckets[key] = bucket
             while len(self._buckets) > self.limits.max_clients:
                 self._buckets.popitem(last=False)

@@ -1,4 +1,4 @@
-"""The `schedules:` section of retrain.yaml: which model trains when, and what a late or overlapping fire does.
+"""The `schedules:` section of retrain.yaml: which model trains when; what a late or overlapping fire does.
 
 ```yaml
 schedules:                          # absent: the platform's two weekly jobs below; [] : no schedules
@@ -20,7 +20,7 @@ Validated with pydantic at the edge and turned into `Schedule` values (checked c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +36,8 @@ from retrain.triggers.scheduler import Schedule
 DOCS = "docs/schedules.md"
 DEFAULT_STARTING_DEADLINE_S = 6 * 3600
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# `check_request` names the CLI's flags; here the YAML keys.
+_REQUEST_FIELDS = {"data-source": "data_source", "training-hours": "training_hours", "model": "model"}
 
 
 class ScheduleSpec(BaseModel):
@@ -90,47 +92,60 @@ class SchedulesSection(RootModel[list[ScheduleSpec]]):
         return self
 
 
+REQUEST_FIELDS = (
+    "training_hours",
+    "data_source",
+    "notebook_path",
+    "inference_service",
+    "gpu",
+    "health_check",
+)
+BaseRequest = Callable[[str], TrainingRequest]
+
+
+def _request(spec: ScheduleSpec, base: BaseRequest | None) -> TrainingRequest:
+    """With a `base` (the service's request for the model: its defaults and model entry), only the fields
+    the schedule sets explicitly override it; without one, every field comes from the schedule."""
+    given = {k: getattr(spec, k) for k in REQUEST_FIELDS if base is None or k in spec.model_fields_set}
+    start = base(spec.model) if base is not None else TrainingRequest(model=spec.model)
+    labels = {**start.labels, "retrain.dev/schedule": spec.name}
+    return replace(start, **given, trigger="cron", labels=labels)
+
+
 def to_schedules(
     specs: list[ScheduleSpec] | SchedulesSection,
     *,
     file: str | None = None,
     node: Any = None,
+    base: BaseRequest | None = None,
     request_overrides: Mapping[str, Any] | None = None,
 ) -> list[Schedule]:
-    """Checked `Schedule` values. `request_overrides` are service-wide request fields (serving_url,
-    prometheus_url, pushgateway_url, ...) applied to every schedule's request."""
+    """Checked `Schedule` values. `base(model)` gives the service's request for a model (defaults and the
+    model's entry of retrain.yaml); `request_overrides` are fields set on every request afterwards."""
     from retrain.drift.yamlsection import line_of
 
     items = specs.root if isinstance(specs, SchedulesSection) else specs
     out: list[Schedule] = []
     for i, spec in enumerate(items):
-        base = f"schedules[{i}]"
+        where_base = f"schedules[{i}]"
         try:
-            cron = parse_cron(spec.cron, spec.time_zone, field_path=f"{base}.cron")
-            request = TrainingRequest(
-                model=spec.model,
-                training_hours=spec.training_hours,
-                data_source=spec.data_source,
-                notebook_path=spec.notebook_path,
-                inference_service=spec.inference_service,
-                gpu=spec.gpu,
-                health_check=spec.health_check,
-                trigger="cron",
-                labels={"retrain.dev/schedule": spec.name},
-            )
+            cron = parse_cron(spec.cron, spec.time_zone, field_path=f"{where_base}.cron")
+            request = _request(spec, base)
             if request_overrides:
                 request = replace(request, **request_overrides)
             check_request(request)
         except InvalidInput as err:
             where = err.location or Location()
-            path = where.field or base
-            if not path.startswith(base):
-                path = f"{base}.{path}"
+            path = _REQUEST_FIELDS.get(where.field or "", where.field or where_base)
+            if not path.startswith(where_base):
+                path = f"{where_base}.{path}"
             parts = [p for p in path.replace("[", ".").replace("]", "").split(".") if p][1:]
             keys: list[str | int] = [int(p) if p.isdigit() else p for p in parts]
             raise InvalidInput(
                 err.message,
-                location=Location(file=file, line=line_of(node, keys) if node is not None else None, field=path),
+                location=Location(
+                    file=file, line=line_of(node, keys) if node is not None else None, field=path
+                ),
                 hint=err.hint,
             ) from None
         out.append(
@@ -146,11 +161,13 @@ def to_schedules(
     return out
 
 
-def parse_schedules(data: Any, *, file: str = "<schedules>", node: Any = None) -> list[Schedule]:
+def parse_schedules(
+    data: Any, *, file: str = "<schedules>", node: Any = None, base: BaseRequest | None = None
+) -> list[Schedule]:
     """The section's raw YAML value (None: the defaults) as checked schedules."""
     section = Section("schedules", data, node, file)
     parsed = validate(SchedulesSection, section, docs=DOCS) if data is not None else SchedulesSection()
-    return to_schedules(parsed, file=file, node=node)
+    return to_schedules(parsed, file=file, node=node, base=base)
 
 
 def load_schedules(path: Path | None) -> list[Schedule]:

@@ -40,7 +40,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("tekton.dev", "v1", "pipelines", "Pipeline", schema="crd:300-pipeline.yaml"),
     Kind("tekton.dev", "v1", "tasks", "Task", schema="crd:300-task.yaml"),
     Kind("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService", schema="builtin:isvc"),
-    Kind("mlops.mlops.dev", "v1alpha1", "notebookvalidationjobs", "NotebookValidationJob", schema="builtin:nvj"),
+    Kind(
+        "mlops.mlops.dev", "v1alpha1", "notebookvalidationjobs", "NotebookValidationJob", schema="builtin:nvj"
+    ),
     Kind("", "v1", "pods", "Pod", schema="core"),
     Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", schema="core"),
     Kind("", "v1", "serviceaccounts", "ServiceAccount", status=False, schema="core"),
@@ -70,7 +72,8 @@ def crd_schema(file: str, version: str) -> dict[str, Any]:
 
 
 def schema_for(kind: Kind) -> dict[str, Any] | None:
-    """The openAPIV3Schema for a CRD-backed kind; None for core kinds (validated apart) and schemaless ones."""
+    """The openAPIV3Schema for a CRD-backed kind; None for core kinds (validated apart) and schemaless "
+    "ones."""
     if kind.schema.startswith("crd:"):
         return crd_schema(kind.schema[4:], kind.version) if TEKTON_CRDS.is_dir() else PRESERVE_DOC
     if kind.schema == "builtin:isvc":
@@ -87,7 +90,15 @@ def _obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str
     return node
 
 
-PRESERVE_DOC = _obj({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}, "spec": PRESERVE, "status": PRESERVE})
+PRESERVE_DOC = _obj(
+    {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": PRESERVE,
+        "status": PRESERVE,
+    }
+)
 
 # A strict subset of KServe's InferenceService CRD (v1beta1): the predictor's model fields retrain writes.
 _MODEL = _obj(
@@ -140,7 +151,11 @@ ISVC = _obj(
 # The Jupyter Notebook Validator Operator's NotebookValidationJob (mlops.mlops.dev/v1alpha1), from its Go
 # types: strict where retrain writes, preserved elsewhere.
 _GIT = _obj(
-    {"url": {"type": "string", "pattern": r"^((https?|git|ssh)://|git@).*$"}, "ref": {"type": "string"}, "credentialsSecret": {"type": "string"}},
+    {
+        "url": {"type": "string", "pattern": r"^((https?|git|ssh)://|git@).*$"},
+        "ref": {"type": "string"},
+        "credentialsSecret": {"type": "string"},
+    },
     ("url", "ref"),
 )
 _NOTEBOOK = _obj({"git": _GIT, "path": {"type": "string", "pattern": r"^.*\.ipynb$"}}, ("git", "path"))
@@ -158,7 +173,17 @@ NVJ = _obj(
                         "containerImage": {"type": "string"},
                         "resources": _obj({"limits": STRINGS, "requests": STRINGS}),
                         "serviceAccountName": {"type": "string"},
-                        "env": {"type": "array", "items": _obj({"name": {"type": "string"}, "value": {"type": "string"}, "valueFrom": PRESERVE}, ("name",))},
+                        "env": {
+                            "type": "array",
+                            "items": _obj(
+                                {
+                                    "name": {"type": "string"},
+                                    "value": {"type": "string"},
+                                    "valueFrom": PRESERVE,
+                                },
+                                ("name",),
+                            ),
+                        },
                         "envFrom": {"type": "array", "items": PRESERVE},
                         "credentials": {"type": "array", "items": {"type": "string"}},
                         "buildConfig": PRESERVE,
@@ -167,7 +192,10 @@ NVJ = _obj(
                             "items": _obj(
                                 {
                                     "name": _NAME,
-                                    "persistentVolumeClaim": _obj({"claimName": {"type": "string"}, "readOnly": {"type": "boolean"}}, ("claimName",)),
+                                    "persistentVolumeClaim": _obj(
+                                        {"claimName": {"type": "string"}, "readOnly": {"type": "boolean"}},
+                                        ("claimName",),
+                                    ),
                                     "configMap": PRESERVE,
                                     "secret": PRESERVE,
                                     "emptyDir": PRESERVE,
@@ -178,7 +206,12 @@ NVJ = _obj(
                         "volumeMounts": {
                             "type": "array",
                             "items": _obj(
-                                {"name": _NAME, "mountPath": {"type": "string", "pattern": "^/.*$"}, "subPath": {"type": "string"}, "readOnly": {"type": "boolean"}},
+                                {
+                                    "name": _NAME,
+                                    "mountPath": {"type": "string", "pattern": "^/.*$"},
+                                    "subPath": {"type": "string"},
+                                    "readOnly": {"type": "boolean"},
+                                },
                                 ("name", "mountPath"),
                             ),
                         },

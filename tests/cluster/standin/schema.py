@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -52,25 +53,54 @@ def structural(value: Any, schema: dict[str, Any], where: str, out: Problems, *,
         if not schema.get("nullable"):
             kind = schema.get("type")
             if kind:
-                out.invalid.append((where, "FieldValueTypeNotSupported", f'Invalid value: "null": {where} in body must be of type {kind}: "null"'))
+                out.invalid.append(
+                    (
+                        where,
+                        "FieldValueTypeNotSupported",
+                        f'Invalid value: "null": {where} in body must be of type {kind}: "null"',
+                    )
+                )
         return value
     if schema.get("x-kubernetes-int-or-string"):
         if not (_type_ok(value, "integer") or _type_ok(value, "string")):
-            out.invalid.append((where, "FieldValueInvalid", f"Invalid value: {value!r}: {where} in body must be of type integer or string"))
+            out.invalid.append(
+                (
+                    where,
+                    "FieldValueInvalid",
+                    f"Invalid value: {value!r}: {where} in body must be of type integer or string",
+                )
+            )
         return value
     if "anyOf" in schema and not schema.get("type"):
         return value
     kind = schema.get("type")
     if kind and not _type_ok(value, kind):
-        out.invalid.append((where, "FieldValueTypeNotSupported", f'Invalid value: "{type(value).__name__}": {where} in body must be of type {kind}: "{type(value).__name__}"'))
+        out.invalid.append(
+            (
+                where,
+                "FieldValueTypeNotSupported",
+                f'Invalid value: "{type(value).__name__}": {where} in body must be of type {kind}: '
+                f'"{type(value).__name__}"',
+            )
+        )
         return value
     if "enum" in schema and value not in schema["enum"]:
         allowed = ", ".join(f'"{v}"' for v in schema["enum"])
-        out.invalid.append((where, "FieldValueNotSupported", f'Unsupported value: "{value}": supported values: {allowed}'))
+        out.invalid.append(
+            (where, "FieldValueNotSupported", f'Unsupported value: "{value}": supported values: {allowed}')
+        )
     if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
-        out.invalid.append((where, "FieldValueInvalid", f'Invalid value: "{value}": {where} in body should match \'{schema["pattern"]}\''))
+        out.invalid.append(
+            (
+                where,
+                "FieldValueInvalid",
+                f"Invalid value: \"{value}\": {where} in body should match '{schema['pattern']}'",
+            )
+        )
     if isinstance(value, list) and "items" in schema:
-        return [structural(v, schema["items"], _path(where, i), out, prune=prune) for i, v in enumerate(value)]
+        return [
+            structural(v, schema["items"], _path(where, i), out, prune=prune) for i, v in enumerate(value)
+        ]
     if isinstance(value, dict):
         for name in schema.get("required", []):
             if name not in value:
@@ -97,24 +127,9 @@ def structural(value: Any, schema: dict[str, Any], where: str, out: Problems, *,
 
 def core_problems(obj: dict[str, Any]) -> Problems | None:
     """All problems of a core object under the strict schemas of `kubernetes-validate`; None: no schema."""
-    try:
-        import jsonschema
-        import kubernetes_validate
-        from kubernetes_validate import utils
-        from referencing import Registry, Resource
-    except ImportError:
+    validator = _core_validator(str(obj.get("apiVersion")), str(obj.get("kind")))
+    if validator is None:
         return None
-    version = str(kubernetes_validate.latest_version())
-    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", str(obj["apiVersion"]))
-    folder = f"v{version}-local-strict"
-    try:
-        schema = utils.schema_contents(f"kubernetes-json-schema/{folder}/{str(obj['kind']).lower()}-{api}.json", version)
-    except FileNotFoundError:
-        return None
-    defs = utils.schema_contents(f"kubernetes-json-schema/{folder}/_definitions.json", version)
-    registry: Any = Resource.from_contents(schema) @ Registry()
-    registry = Resource.from_contents(defs) @ registry
-    validator = jsonschema.validators.Draft202012Validator(schema, registry=registry)
     out = Problems()
     for error in validator.iter_errors(obj):
         where = ""
@@ -126,3 +141,27 @@ def core_problems(obj: dict[str, Any]) -> Problems | None:
         else:
             out.invalid.append((where or "(object)", "FieldValueInvalid", f"Invalid value: {error.message}"))
     return out
+
+
+@cache
+def _core_validator(api_version: str, kind: str) -> Any:
+    import importlib
+
+    try:  # untyped packages: Any through import_module
+        jsonschema: Any = importlib.import_module("jsonschema")
+        kubernetes_validate: Any = importlib.import_module("kubernetes_validate")
+        utils: Any = importlib.import_module("kubernetes_validate.utils")
+        referencing: Any = importlib.import_module("referencing")
+    except ImportError:
+        return None
+    version = str(kubernetes_validate.latest_version())
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    folder = f"v{version}-local-strict"
+    try:
+        schema = utils.schema_contents(f"kubernetes-json-schema/{folder}/{kind.lower()}-{api}.json", version)
+    except FileNotFoundError:
+        return None
+    defs = utils.schema_contents(f"kubernetes-json-schema/{folder}/_definitions.json", version)
+    registry: Any = referencing.Resource.from_contents(schema) @ referencing.Registry()
+    registry = referencing.Resource.from_contents(defs) @ registry
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)

@@ -24,7 +24,16 @@ from .schema import Problems, core_problems, structural
 Key = tuple[str, str, str]  # (group-resource, namespace, name)
 Path = tuple[str, ...]
 SYSTEM_META = frozenset(
-    {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "name", "namespace"}
+    {
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "managedFields",
+        "selfLink",
+        "name",
+        "namespace",
+    }
 )
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -32,7 +41,15 @@ NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9]
 class ApiError(Exception):
     """A Kubernetes `Status` failure."""
 
-    def __init__(self, code: int, reason: str, message: str, *, causes: list[dict[str, str]] | None = None, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        *,
+        causes: list[dict[str, str]] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code, self.reason, self.message = code, reason, message
         self.details = dict(details or {})
@@ -40,7 +57,15 @@ class ApiError(Exception):
             self.details["causes"] = causes
 
     def status(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": self.message, "reason": self.reason, "code": self.code}
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
         if self.details:
             body["details"] = self.details
         return body
@@ -145,7 +170,12 @@ class Store:
         with self.cond:
             obj = self.objects.get((kind.gr, ns, name))
             if obj is None:
-                raise ApiError(404, "NotFound", f'{kind.gr} "{name}" not found', details={"name": name, "group": kind.group, "kind": kind.plural})
+                raise ApiError(
+                    404,
+                    "NotFound",
+                    f'{kind.gr} "{name}" not found',
+                    details={"name": name, "group": kind.group, "kind": kind.plural},
+                )
             return copy.deepcopy(obj)
 
     def find(self, kind: Kind, ns: str, name: str) -> dict[str, Any] | None:
@@ -153,14 +183,20 @@ class Store:
             obj = self.objects.get((kind.gr, ns, name))
             return copy.deepcopy(obj) if obj is not None else None
 
-    def list(self, kind: Kind, ns: str | None) -> tuple[list[dict[str, Any]], int]:
+    def listing(self, kind: Kind, ns: str | None) -> tuple[list[dict[str, Any]], int]:
         with self.cond:
-            items = [copy.deepcopy(o) for (gr, n, _), o in sorted(self.objects.items()) if gr == kind.gr and (ns is None or n == ns)]
+            items = [
+                copy.deepcopy(o)
+                for (gr, n, _), o in sorted(self.objects.items())
+                if gr == kind.gr and (ns is None or n == ns)
+            ]
             return items, self.rv
 
     # -- writes ------------------------------------------------------------------------------------------
 
-    def create(self, kind: Kind, ns: str, body: dict[str, Any], *, manager: str, strict: bool, dry_run: bool = False) -> tuple[dict[str, Any], list[str]]:
+    def create(
+        self, kind: Kind, ns: str, body: dict[str, Any], *, manager: str, strict: bool, dry_run: bool = False
+    ) -> tuple[dict[str, Any], list[str]]:
         with self.cond:
             meta = body.setdefault("metadata", {})
             if not meta.get("name") and meta.get("generateName"):
@@ -168,35 +204,84 @@ class Store:
                 meta["name"] = f"{meta['generateName']}{suffix}"
             name = str(meta.get("name") or "")
             if not name:
-                raise ApiError(422, "Invalid", f"{kind.kind}.{kind.group or 'core'} \"\" is invalid: metadata.name: Required value: name or generateName is required", causes=[{"reason": "FieldValueRequired", "message": "Required value: name or generateName is required", "field": "metadata.name"}])
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f'{kind.kind}.{kind.group or "core"} "" is invalid: metadata.name: Required value: '
+                    "name or generateName is required",
+                    causes=[
+                        {
+                            "reason": "FieldValueRequired",
+                            "message": "Required value: name or generateName is required",
+                            "field": "metadata.name",
+                        }
+                    ],
+                )
             if (kind.gr, ns, name) in self.objects:
-                raise ApiError(409, "AlreadyExists", f'{kind.gr} "{name}" already exists', details={"name": name, "group": kind.group, "kind": kind.plural})
+                raise ApiError(
+                    409,
+                    "AlreadyExists",
+                    f'{kind.gr} "{name}" already exists',
+                    details={"name": name, "group": kind.group, "kind": kind.plural},
+                )
             obj, warnings = self._admit(kind, ns, None, body, strict=strict, subresource="")
             if dry_run:
                 return obj, warnings
             owners = {manager: Owner("Update", kind.api_version, set(leaves(obj)))}
             return self._commit(kind, ns, name, None, obj, owners), warnings
 
-    def update(self, kind: Kind, ns: str, name: str, new: dict[str, Any], *, manager: str, strict: bool, subresource: str = "", dry_run: bool = False) -> tuple[dict[str, Any], list[str]]:
+    def update(
+        self,
+        kind: Kind,
+        ns: str,
+        name: str,
+        new: dict[str, Any],
+        *,
+        manager: str,
+        strict: bool,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], list[str]]:
         """PUT, or the result of a merge/JSON patch: `new` is the whole object as the client wants it."""
         with self.cond:
             live = self.get(kind, ns, name)
             want_rv = str(new.get("metadata", {}).get("resourceVersion") or "")
             if want_rv and want_rv != live["metadata"]["resourceVersion"]:
-                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {kind.gr} "{name}": the object has been modified; please apply your changes to the latest version and try again', details={"name": name, "group": kind.group, "kind": kind.plural})
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on {kind.gr} "{name}": the object has been modified; '
+                    "please apply your changes to the latest version and try again",
+                    details={"name": name, "group": kind.group, "kind": kind.plural},
+                )
             obj, warnings = self._admit(kind, ns, live, new, strict=strict, subresource=subresource)
             if dry_run:
                 return obj, warnings
             owners = copy.deepcopy(self.owners.get((kind.gr, ns, name), {}))
             before, after = leaves(live), leaves(obj)
-            changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p) or (p in after) != (p in before)}
+            changed = {
+                p
+                for p in set(before) | set(after)
+                if before.get(p) != after.get(p) or (p in after) != (p in before)
+            }
             for owner in owners.values():
                 owner.paths -= {p for p in owner.paths if any(overlaps(p, c) for c in changed)}
             mine = owners.setdefault(manager, Owner("Update", kind.api_version))
             mine.paths |= {p for p in changed if p in after}
             return self._commit(kind, ns, name, live, obj, owners), warnings
 
-    def apply(self, kind: Kind, ns: str, name: str, config: dict[str, Any], *, manager: str, force: bool, strict: bool, dry_run: bool = False) -> tuple[dict[str, Any], list[str]]:
+    def apply(
+        self,
+        kind: Kind,
+        ns: str,
+        name: str,
+        config: dict[str, Any],
+        *,
+        manager: str,
+        force: bool,
+        strict: bool,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], list[str]]:
         with self.cond:
             live = self.find(kind, ns, name)
             if live is None:
@@ -212,14 +297,28 @@ class Store:
             for other, owner in owners.items():
                 if other == manager:
                     continue
-                for path, value in applied.items():
+                for path in applied:
                     for owned in owner.paths:
-                        if overlaps(path, owned) and get_path(live, owned) != get_path(config, owned if len(owned) >= len(path) else path):
+                        if overlaps(path, owned) and get_path(live, owned) != get_path(
+                            config, owned if len(owned) >= len(path) else path
+                        ):
                             conflicts.append((other, owner.api_version, owned))
             if conflicts and not force:
-                lines = [f'conflict with "{m}" using {v}: .{".".join(p)}' for m, v, p in sorted(set(conflicts))]
-                message = f"Apply failed with {len(lines)} conflict{'s' if len(lines) > 1 else ''}: " + "\n".join(lines)
-                causes = [{"reason": "FieldManagerConflict", "message": f'conflict with "{m}" using {v}', "field": "." + ".".join(p)} for m, v, p in sorted(set(conflicts))]
+                lines = [
+                    f'conflict with "{m}" using {v}: .{".".join(p)}' for m, v, p in sorted(set(conflicts))
+                ]
+                message = (
+                    f"Apply failed with {len(lines)} conflict{'s' if len(lines) > 1 else ''}: "
+                    + "\n".join(lines)
+                )
+                causes = [
+                    {
+                        "reason": "FieldManagerConflict",
+                        "message": f'conflict with "{m}" using {v}',
+                        "field": "." + ".".join(p),
+                    }
+                    for m, v, p in sorted(set(conflicts))
+                ]
                 raise ApiError(409, "Conflict", message, causes=causes)
             new = copy.deepcopy(live)
             previous = owners.get(manager, Owner("Apply", kind.api_version)).paths
@@ -251,18 +350,40 @@ class Store:
 
     # -- internals ---------------------------------------------------------------------------------------
 
-    def _admit(self, kind: Kind, ns: str, live: dict[str, Any] | None, body: dict[str, Any], *, strict: bool, subresource: str) -> tuple[dict[str, Any], list[str]]:
+    def _admit(
+        self,
+        kind: Kind,
+        ns: str,
+        live: dict[str, Any] | None,
+        body: dict[str, Any],
+        *,
+        strict: bool,
+        subresource: str,
+    ) -> tuple[dict[str, Any], list[str]]:
         """The object that would be stored: system fields set, status rules applied, body validated."""
         body = copy.deepcopy(body)
         api_version, kind_name = body.get("apiVersion"), body.get("kind")
         if api_version is not None and api_version != kind.api_version:
-            raise ApiError(400, "BadRequest", f"the API version in the data ({api_version}) does not match the expected API version ({kind.api_version})")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({kind.api_version})",
+            )
         if kind_name is not None and kind_name != kind.kind:
-            raise ApiError(400, "BadRequest", f"the kind in the data ({kind_name}) does not match the expected kind ({kind.kind})")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"the kind in the data ({kind_name}) does not match the expected kind ({kind.kind})",
+            )
         body["apiVersion"], body["kind"] = kind.api_version, kind.kind
         meta = body.setdefault("metadata", {})
         if meta.get("namespace") not in (None, ns) and kind.namespaced:
-            raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+            raise ApiError(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )
         if live is not None:
             if subresource == "status":
                 body = {**copy.deepcopy(live), "status": body.get("status")}
@@ -281,11 +402,25 @@ class Store:
         name = str(meta.get("name") or "")
         problems = Problems()
         if not NAME.match(name) or len(name) > 253:
-            problems.invalid.append(("metadata.name", "FieldValueInvalid", f"Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"))
+            problems.invalid.append(
+                (
+                    "metadata.name",
+                    "FieldValueInvalid",
+                    f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
+                    "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
+                    "character",
+                )
+            )
         for section in ("labels", "annotations"):
             for key, value in (meta.get(section) or {}).items():
                 if not isinstance(value, str):
-                    problems.invalid.append((f"metadata.{section}.{key}", "FieldValueTypeNotSupported", f"Invalid value: {value!r}: must be a string"))
+                    problems.invalid.append(
+                        (
+                            f"metadata.{section}.{key}",
+                            "FieldValueTypeNotSupported",
+                            f"Invalid value: {value!r}: must be a string",
+                        )
+                    )
         schema = schema_for(kind)
         if schema is not None:
             top = {k: v for k, v in body.items() if k != "metadata"}
@@ -301,13 +436,31 @@ class Store:
             raise ApiError(400, "BadRequest", f"strict decoding error: {field_list}")
         if problems.invalid:
             head = "; ".join(f"{f}: {m}" for f, _, m in problems.invalid)
-            message = f'{kind.kind}.{kind.group or "core"} "{name}" is invalid: {head}' if kind.group else f'{kind.kind} "{name}" is invalid: {head}'
+            message = (
+                f'{kind.kind}.{kind.group or "core"} "{name}" is invalid: {head}'
+                if kind.group
+                else f'{kind.kind} "{name}" is invalid: {head}'
+            )
             causes = [{"reason": r, "message": m, "field": f} for f, r, m in problems.invalid]
-            raise ApiError(422, "Invalid", message, causes=causes, details={"name": name, "group": kind.group, "kind": kind.kind})
+            raise ApiError(
+                422,
+                "Invalid",
+                message,
+                causes=causes,
+                details={"name": name, "group": kind.group, "kind": kind.kind},
+            )
         warnings = [f'unknown field "{p}"' for p in problems.unknown]
         return body, warnings
 
-    def _commit(self, kind: Kind, ns: str, name: str, live: dict[str, Any] | None, obj: dict[str, Any], owners: dict[str, Owner]) -> dict[str, Any]:
+    def _commit(
+        self,
+        kind: Kind,
+        ns: str,
+        name: str,
+        live: dict[str, Any] | None,
+        obj: dict[str, Any],
+        owners: dict[str, Owner],
+    ) -> dict[str, Any]:
         key = (kind.gr, ns, name)
         meta = obj["metadata"]
         if live is None:
@@ -319,17 +472,28 @@ class Store:
             core = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
             was = {k: v for k, v in live.items() if k not in ("metadata", "status")}
             meta["generation"] = int(live["metadata"].get("generation") or 1) + (core != was)
-            same_meta = {k: v for k, v in meta.items() if k not in ("resourceVersion", "managedFields")} == {k: v for k, v in live["metadata"].items() if k not in ("resourceVersion", "managedFields")}
+            same_meta = {k: v for k, v in meta.items() if k not in ("resourceVersion", "managedFields")} == {
+                k: v for k, v in live["metadata"].items() if k not in ("resourceVersion", "managedFields")
+            }
             if core == was and same_meta and obj.get("status") == live.get("status"):
                 return live  # a no-op write is not persisted and does not move resourceVersion
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)
         self.owners[key] = {m: o for m, o in owners.items() if o.paths}
         meta["managedFields"] = [
-            {"manager": m, "operation": o.operation, "apiVersion": o.api_version, "time": now(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(o.paths)}
+            {
+                "manager": m,
+                "operation": o.operation,
+                "apiVersion": o.api_version,
+                "time": now(),
+                "fieldsType": "FieldsV1",
+                "fieldsV1": fields_v1(o.paths),
+            }
             for m, o in sorted(self.owners[key].items())
         ]
         self.objects[key] = copy.deepcopy(obj)
-        self.events.append(Event(self.rv, kind.gr, ns, "ADDED" if live is None else "MODIFIED", copy.deepcopy(obj)))
+        self.events.append(
+            Event(self.rv, kind.gr, ns, "ADDED" if live is None else "MODIFIED", copy.deepcopy(obj))
+        )
         self.cond.notify_all()
         return copy.deepcopy(obj)

@@ -1,0 +1,342 @@
+"""`retrain cluster apply|start|runs|logs|cancel`: drive Tekton on a Kubernetes/OpenShift cluster.
+
+They talk to the cluster of the kubeconfig ($KUBECONFIG, ~/.kube/config, or the pod's service account)
+through the official Kubernetes client, an optional extra: `pip install 'retrain[cluster]'`.
+
+Exit status: 0 done; 1 the followed run failed, or the API refused for lack of permission (403);
+2 bad input or an object the API server found invalid (400/422); 3 not found; 4 conflict (409);
+75 the API server is unreachable or busy (try again later).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from retrain.cli.exits import EXIT_FAILED, exit_code_for, exits
+
+if TYPE_CHECKING:
+    from retrain.cluster.client import Cluster
+    from retrain.triggers.requests import TrainingRequest
+
+
+class Output(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+class CancelModeOpt(enum.StrEnum):
+    Cancelled = "Cancelled"
+    CancelledRunFinally = "CancelledRunFinally"
+    StoppedRunFinally = "StoppedRunFinally"
+
+
+KubeconfigOpt = Annotated[
+    str | None,
+    typer.Option("--kubeconfig", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)."),
+]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context (default: current).")]
+NamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace", "-n", help="Namespace (default: the context's, else the pod's, else default)."
+    ),
+]
+
+
+def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Cluster:
+    from retrain.cluster.client import ClusterSettings, connect
+
+    return connect(ClusterSettings(kubeconfig=kubeconfig, context=context, namespace=namespace))
+
+
+def _params(items: list[str]) -> dict[str, str]:
+    from retrain.errors import InvalidInput, Location
+
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(
+                f"cannot read param {item!r}", location=Location(field="-p"), hint="write it as -p NAME=VALUE"
+            )
+        out[key] = value
+    return out
+
+
+def apply_command(
+    directory: Annotated[Path, typer.Argument(help="The tree `retrain cluster render --out DIR` wrote.")],
+    force_conflicts: Annotated[
+        bool, typer.Option("--force-conflicts", help="Take over fields another field manager owns.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Server-side dry run: validate, change nothing.")
+    ] = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Server-side apply every document of DIR (field manager `retrain`); a second apply changes nothing."""
+    with exits():
+        from retrain.cluster.apply import apply_dir
+
+        with connect(kubeconfig, context, namespace) as cluster:
+            report = apply_dir(
+                cluster, directory, namespace=namespace, force=force_conflicts, dry_run=dry_run
+            )
+        for line in report.lines():
+            typer.echo(line)
+        counts: dict[str, int] = {}
+        for item in report.items:
+            counts[item.action] = counts.get(item.action, 0) + 1
+        summary = ", ".join(f"{n} {action}" for action, n in counts.items())
+        print(f"{len(report.items)} objects: {summary}", file=sys.stderr)
+    error = report.first_error
+    if error is not None:
+        raise typer.Exit(exit_code_for(error))
+
+
+def start_command(
+    pipeline: Annotated[str, typer.Argument(help="The Pipeline, e.g. model-training-pipeline.")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="A param NAME=VALUE.")] = None,
+    claim: Annotated[
+        str, typer.Option("--claim", help="PersistentVolumeClaim bound to the model-storage workspace.")
+    ] = "model-storage",
+    service_account: Annotated[
+        str | None, typer.Option("--service-account", help="ServiceAccount the TaskRuns run as.")
+    ] = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Create a v1 PipelineRun of PIPELINE (workspace model-storage bound to --claim); print its name."""
+    with exits():
+        from retrain.cluster.pipelineruns import start_run
+
+        with connect(kubeconfig, context, namespace) as cluster:
+            created = start_run(
+                cluster, pipeline, _params(param or []), claim=claim, service_account=service_account
+            )
+            ns = created["metadata"].get("namespace") or cluster.namespace
+        name = created["metadata"]["name"]
+        print(f"PipelineRun {name} created in {ns} (follow: retrain cluster logs {name} -f)", file=sys.stderr)
+        typer.echo(name)
+
+
+def runs_command(
+    selector: Annotated[
+        str, typer.Option("--selector", "-l", help="Label selector, e.g. retrain.dev/model=x.")
+    ] = "",
+    output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.text,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """List the PipelineRuns of the namespace, newest first."""
+    with exits():
+        from retrain.cli.common import print_table
+        from retrain.cluster.pipelineruns import list_runs
+
+        with connect(kubeconfig, context, namespace) as cluster:
+            rows = list_runs(cluster, labels=selector)
+        if output is Output.json:
+            typer.echo(json.dumps([r.__dict__ for r in rows], indent=2))
+        elif not rows:
+            print("no PipelineRuns", file=sys.stderr)
+        else:
+            print_table(
+                ("NAME", "PIPELINE", "STATUS", "STARTED", "FINISHED"),
+                [(r.name, r.pipeline, r.status, r.started or "-", r.finished or "-") for r in rows],
+            )
+
+
+def logs_command(
+    run: Annotated[str, typer.Argument(help="The PipelineRun.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Follow until the run is done.")] = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Print the logs of RUN's TaskRun pods, `[task/step] line`, tasks in start order, steps in order."""
+    with exits():
+        from retrain.cluster.pipelineruns import follow_logs
+
+        with connect(kubeconfig, context, namespace) as cluster:
+            final = follow_logs(cluster, run, typer.echo, follow=follow)
+        if follow:
+            print(
+                f"PipelineRun {final.name}: {final.status}"
+                + (f" - {final.message}" if final.message else ""),
+                file=sys.stderr,
+            )
+    if follow and final.done and final.status not in ("Succeeded", "Completed"):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def cancel_command(
+    run: Annotated[str, typer.Argument(help="The PipelineRun.")],
+    mode: Annotated[
+        CancelModeOpt,
+        typer.Option("--mode", help="Cancelled (stop now), CancelledRunFinally, StoppedRunFinally."),
+    ] = CancelModeOpt.Cancelled,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Cancel RUN: patch its spec.status (Tekton stops its TaskRuns)."""
+    with exits():
+        from retrain.cluster.pipelineruns import cancel_run
+
+        with connect(kubeconfig, context, namespace) as cluster:
+            changed, state = cancel_run(cluster, run, mode.value)
+        if changed:
+            typer.echo(f"PipelineRun {run}: spec.status set to {mode.value}")
+        else:
+            typer.echo(f"PipelineRun {run} already finished ({state.status}); nothing to cancel")
+
+
+def train_with_job_command(
+    model: str,
+    *,
+    hours: float | None,
+    data_source: str,
+    notebook_path: Path | None,
+    gpu: bool,
+    registry: Path | None,
+    prometheus_url: str | None,
+    anomaly_rate: float | None,
+    seed: int,
+    run: str | None,
+    results_dir: Path | None,
+    timeout: float,
+    git_url: str,
+    git_ref: str,
+    image: str,
+    claim: str,
+    namespace: str | None,
+    as_json: bool,
+) -> None:
+    """`retrain train --executor notebook-validation-job`: the notebook runs in the operator's pod."""
+    from retrain.cluster.nbjob import NotebookJobRequest, train_with_job
+    from retrain.data.contracts import BUILTIN_MODELS, builtin_contract
+    from retrain.errors import InvalidInput, Location
+    from retrain.registry import Registry, default_root
+    from retrain.training.builtin import default_hours
+
+    builtin = model in BUILTIN_MODELS
+    path = (
+        str(notebook_path)
+        if notebook_path
+        else (f"src/retrain/catalog/notebooks/{model}.ipynb" if builtin else "")
+    )
+    if not path:
+        raise InvalidInput(
+            f"{model!r} is not a built-in model, so it needs --notebook-path (its path in the git "
+            "repository)",
+            location=Location(field="--notebook-path"),
+        )
+    window = hours if hours is not None else default_hours(model)
+    env = {
+        "DATA_SOURCE": data_source,
+        "TRAINING_HOURS": f"{window:g}",
+        "TRAINING_DAYS": f"{window / 24:g}",
+        "SYNTHETIC_SEED": str(seed),
+    }
+    if prometheus_url:
+        env["PROMETHEUS_URL"] = prometheus_url
+    if anomaly_rate is not None:
+        env["ANOMALY_RATE"] = f"{anomaly_rate:g}"
+    request = NotebookJobRequest(
+        model=model,
+        notebook_path=path,
+        git_url=git_url,
+        git_ref=git_ref,
+        image=image,
+        claim=claim,
+        timeout_s=timeout,
+        env=env,
+        run=run,
+        resources={"limits": {"nvidia.com/gpu": "1"}} if gpu else None,
+    )
+    store = Registry(registry or default_root())
+    with connect(None, None, namespace) as cluster:
+        print(
+            f"NotebookValidationJob for {model} in {cluster.namespace} ({git_url}@{git_ref}:{path})",
+            file=sys.stderr,
+        )
+        outcome = train_with_job(
+            request,
+            store,
+            cluster,
+            contract=builtin_contract(model) if builtin else None,
+            data_source=data_source,
+            training_hours=window,
+        )
+    info = outcome.version
+    if results_dir is not None:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        (results_dir / "model-version").write_text(str(info.version), encoding="utf-8")
+        (results_dir / "model-path").write_text(str(info.artefact), encoding="utf-8")
+    summary = {
+        "model": model,
+        "version": info.version,
+        "artefact": str(info.artefact),
+        "serving": outcome.serving,
+        "job": outcome.job,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        serving = "none" if outcome.serving is None else f"version {outcome.serving}"
+        typer.echo(f"registered {model} version {info.version} (candidate; serving: {serving}, unchanged)")
+        typer.echo(f"  artefact: {info.artefact}")
+        typer.echo(f"  notebook validation job: {outcome.job}")
+
+
+def trigger_on_cluster(req: TrainingRequest, *, claim: str, namespace: str | None, confirm: bool) -> str:
+    """`retrain trigger --cluster`: the request's PipelineRun (deploy target kserve), created on the "
+    "cluster."""
+    from dataclasses import replace
+
+    from retrain.catalog import builtin_catalog
+    from retrain.cluster.client import PIPELINERUN
+    from retrain.cluster.pipelineruns import PIPELINE
+    from retrain.errors import NotFound
+    from retrain.triggers.requests import pipelinerun_for
+
+    req = replace(req, deploy_target="kserve")
+    run = pipelinerun_for(req, builtin_catalog().pipeline(req.pipeline), registry_claim=claim)
+    body = run.model_dump(by_alias=True, exclude_none=True)
+    with connect(None, None, namespace) as cluster:
+        print(
+            f"model: {req.model}\npipeline: {req.pipeline}\ntraining window: {req.training_hours} h\n"
+            f"data source: {req.data_source}\ncluster: {cluster.host} namespace "
+            f"{cluster.namespace}\nclaim: {claim}"
+        )
+        if confirm and not typer.confirm("Start training?", default=True):
+            raise typer.Exit(EXIT_FAILED)
+        try:
+            cluster.get(PIPELINE, req.pipeline)
+        except NotFound:
+            raise NotFound(
+                f"Pipeline {req.pipeline!r} is not in namespace {cluster.namespace} on {cluster.host}",
+                hint="apply the rendered tree first (retrain cluster apply DIR)",
+            ) from None
+        created = cluster.create(PIPELINERUN, body)
+    name = str(created["metadata"]["name"])
+    print(f"PipelineRun {name} started on the cluster (follow: retrain cluster logs {name} -f)")
+    return name
+
+
+def register_ops(app: typer.Typer) -> None:
+    """Add apply, start, runs, logs and cancel to the `retrain cluster` Typer app."""
+    app.command("apply", no_args_is_help=True)(apply_command)
+    app.command("start", no_args_is_help=True)(start_command)
+    app.command("runs")(runs_command)
+    app.command("logs", no_args_is_help=True)(logs_command)
+    app.command("cancel", no_args_is_help=True)(cancel_command)

@@ -1,0 +1,142 @@
+"""The catalog's Tasks and Pipelines for one site (tekton.dev/v1): namespace, the site's step image, the
+Prometheus token, the GPU requests, and (when the GPU nodes have their own volume) the copy tasks.
+
+Every change is made on dicts, never on text, and the result is still the YAML the local engine runs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from retrain.cluster.manifests import Doc, labels
+from retrain.cluster.manifests.gpu_copy import with_gpu_volume
+from retrain.cluster.values import SiteValues
+
+# The catalog's step image; every step using it runs the site's image instead.
+CATALOG_IMAGE_REPOSITORY = "quay.io/retrain/retrain"
+# A Pipeline cannot carry its own timeout in Tekton v1; runs copy it into spec.timeouts.pipeline.
+TIMEOUT_ANNOTATION = "retrain.dev/pipeline-timeout"
+TOKEN_VOLUME = "prometheus-token"  # noqa: S105 - a volume name
+TOKEN_DIR = "/var/run/secrets/retrain/prometheus"  # noqa: S105 - a mount path
+# Steps that read Prometheus (training data, the gate's held-out rows) get the token.
+_PROMETHEUS_VERBS = ("retrain train", "retrain check")
+# Steps that change what an InferenceService serves learn the site's KServe mode from the environment.
+_KSERVE_VERBS = ("retrain deploy", "retrain rollback")
+
+
+def task_specs(doc: Doc) -> Iterator[tuple[str | None, Doc]]:
+    """(pipeline task name or None for a Task, its spec) for every embedded or standalone task spec."""
+    if doc["kind"] == "Task":
+        yield None, doc["spec"]
+        return
+    spec = doc["spec"]
+    for task in [*spec.get("tasks", []), *spec.get("finally", [])]:
+        if "taskSpec" in task:
+            yield task["name"], task["taskSpec"]
+
+
+def requests_gpu(task_spec: Doc) -> bool:
+    """A step asks for a GPU (`nvidia.com/gpu`, `amd.com/gpu`, ...) in its requests or limits."""
+    for step in task_spec.get("steps", []):
+        resources = step.get("computeResources") or {}
+        for section in ("requests", "limits"):
+            if any(str(key).endswith("/gpu") for key in resources.get(section, {})):
+                return True
+    return False
+
+
+def gpu_tasks(pipeline: Doc) -> list[str]:
+    return [name for name, spec in task_specs(pipeline) if name is not None and requests_gpu(spec)]
+
+
+def _site_image(image: Any, site_image: str) -> Any:
+    if isinstance(image, str) and image.split("@")[0].rsplit(":", 1)[0] == CATALOG_IMAGE_REPOSITORY:
+        return site_image
+    return image
+
+
+def _prometheus_wiring(values: SiteValues) -> tuple[list[Doc], list[Doc], list[Doc]]:
+    """(volumes, env, volumeMounts) for steps that read Prometheus."""
+    prom = values.prometheus
+    volumes: list[Doc] = []
+    env: list[Doc] = []
+    mounts: list[Doc] = []
+    if prom.token_secret:
+        # optional: a missing Secret fails the Prometheus fetch with a clear message instead of leaving the
+        # pod in ContainerCreating until the task times out.
+        volumes.append(
+            {
+                "name": TOKEN_VOLUME,
+                "secret": {
+                    "secretName": prom.token_secret,
+                    "items": [{"key": prom.token_key, "path": "token"}],
+                    "optional": True,
+                },
+            }
+        )
+        env.append({"name": "PROMETHEUS_BEARER_TOKEN_FILE", "value": f"{TOKEN_DIR}/token"})
+        mounts.append({"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True})
+    if prom.ca_file:
+        env.append({"name": "PROMETHEUS_CA_FILE", "value": prom.ca_file})
+    return volumes, env, mounts
+
+
+def _runs(task_spec: Doc, verbs: tuple[str, ...]) -> bool:
+    return any(verb in str(step.get("script", "")) for step in task_spec.get("steps", []) for verb in verbs)
+
+
+def _add_to_template(task_spec: Doc, env: list[Doc], mounts: list[Doc]) -> None:
+    template = task_spec.setdefault("stepTemplate", {})
+    if env:
+        template["env"] = [*template.get("env", []), *env]
+    if mounts:
+        template["volumeMounts"] = [*template.get("volumeMounts", []), *mounts]
+
+
+def _site_task_spec(task_spec: Doc, values: SiteValues) -> None:
+    """Edit one task spec in place for the site."""
+    for step in task_spec.get("steps", []):
+        if "image" in step:
+            step["image"] = _site_image(step["image"], values.image)
+    gpu = values.gpu.resources
+    if gpu is not None and requests_gpu(task_spec):
+        wanted = {k: dict(v) for k, v in gpu.model_dump(by_alias=True).items() if v}
+        for step in task_spec["steps"]:
+            if requests_gpu({"steps": [step]}):
+                step["computeResources"] = wanted
+    if values.kserve.restart_pods and _runs(task_spec, _KSERVE_VERBS):
+        _add_to_template(task_spec, [{"name": "RETRAIN_KSERVE_RESTART_PODS", "value": "true"}], [])
+    volumes, env, mounts = _prometheus_wiring(values)
+    if not _runs(task_spec, _PROMETHEUS_VERBS) or not (volumes or env):
+        return
+    _add_to_template(task_spec, env, mounts)
+    if volumes:
+        task_spec["volumes"] = [*task_spec.get("volumes", []), *volumes]
+
+
+def _site_metadata(meta: Doc, namespace: str) -> Doc:
+    out: Doc = {"name": meta["name"], "namespace": namespace}
+    out["labels"] = {**meta.get("labels", {}), **labels()}
+    if meta.get("annotations"):
+        out["annotations"] = dict(meta["annotations"])
+    return out
+
+
+def build(values: SiteValues, catalog: Sequence[Doc]) -> list[Doc]:
+    """The catalog's Tasks, then its Pipelines, each sorted by name, rendered for the site."""
+    wanted = [d for d in catalog if d.get("kind") in ("Task", "Pipeline")]
+    ordered = sorted(wanted, key=lambda d: (d["kind"] != "Task", d["metadata"]["name"]))
+    out: list[Doc] = []
+    for source in ordered:
+        doc = copy.deepcopy(source)
+        doc["metadata"] = _site_metadata(doc["metadata"], values.ns)
+        for _, spec in task_specs(doc):
+            _site_task_spec(spec, values)
+        if doc["kind"] == "Pipeline" and values.storage.gpu_storage is not None:
+            tasks = gpu_tasks(doc)
+            if tasks:
+                doc = with_gpu_volume(doc, tasks, image=values.image)
+        out.append(doc)
+    return out

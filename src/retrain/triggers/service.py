@@ -1,0 +1,348 @@
+"""The service behind `retrain serve`: one process serving the models, the API, the webhooks and the
+scheduler, all starting runs through one `Launcher` on one event loop.
+
+    uvicorn -> ServingApp (/v1, /v2, /metrics) -> fallback: the HTTP app (/api/v1, /hooks; built by
+    `retrain.api.create_api` over this Service, handed in by the CLI since api and triggers are
+    independent layers)
+
+Start: runs left Pending/Running by a dead service are marked failed (EngineInterrupted), then the
+scheduler starts. Stop (SIGTERM, Ctrl-C): the scheduler stops and every receiver answers 503 while running
+pipelines get `shutdown_grace_s` to finish with the inference server still up (their deploy and verify
+steps talk to it), then they are cancelled; only then does the HTTP server close. A second Ctrl-C cancels
+the runs at once. No run this service started is left Pending or Running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from retrain.engine.engine import Engine
+from retrain.engine.prepare import Catalog
+from retrain.errors import InvalidInput, Location, NotFound
+from retrain.runs.store import RunStore
+from retrain.serving.app import ASGIApp, Receive, Scope, Send, ServingApp
+from retrain.triggers.alertmanager import AlertmanagerHook
+from retrain.triggers.config import RetrainConfig, known_models, training_request
+from retrain.triggers.dedupe import DeliveryLog
+from retrain.triggers.github import GitHubHook
+from retrain.triggers.launcher import FinishedHook, HookResult, Launch, Launcher, LaunchFn
+from retrain.triggers.limits import Limits, RateLimiter
+from retrain.triggers.requests import TrainingRequest
+
+log = logging.getLogger(__name__)
+
+
+class SchedulerLike(Protocol):
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+SchedulerFactory = Callable[[RetrainConfig, LaunchFn, str], SchedulerLike | None]
+
+
+def limits_for(config: RetrainConfig) -> Limits:
+    return Limits(
+        rate_per_s=config.limits.rate_per_s,
+        burst=config.limits.burst,
+        read_rate_per_s=config.limits.read_rate_per_s,
+        read_burst=config.limits.read_burst,
+        github_body_bytes=config.hooks.github.max_body_kb * 1024,
+        alertmanager_body_bytes=config.hooks.alertmanager.max_body_kb * 1024,
+        api_body_bytes=config.api.max_body_kb * 1024,
+    )
+
+
+class Service:
+    def __init__(
+        self,
+        config: RetrainConfig,
+        engine: Engine,
+        registry: Path,
+        *,
+        scheduler: SchedulerFactory | None = None,
+        on_finished: FinishedHook | None = None,
+        rate_clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self._registry = Path(registry)
+        self.launcher = Launcher(engine, self._registry, cwd=config.base_dir, on_finished=on_finished)
+        self.deliveries = DeliveryLog(engine.store.home / "deliveries.db")
+        limits = limits_for(config)
+        self.limiter = RateLimiter(limits) if rate_clock is None else RateLimiter(limits, clock=rate_clock)
+        server = config.server
+        host = "127.0.0.1" if server.host in ("0.0.0.0", "::", "") else server.host  # noqa: S104
+        self.serving_url = server.serving_url or f"http://{host}:{server.port}"
+        self.github = GitHubHook(config, self.launch, self.deliveries, serving_url=lambda: self.serving_url)
+        self.alertmanager = AlertmanagerHook(
+            config, self.launch, self.deliveries, serving_url=lambda: self.serving_url
+        )
+        self._scheduler_factory = scheduler
+        self._scheduler: SchedulerLike | None = None
+        self._scheduler_task: asyncio.Task[None] | None = None
+        self._started = False
+        self._drained = False
+
+    # -- what the HTTP layer uses (retrain.api.protocol.Backend) ---------------------------------------
+
+    @property
+    def store(self) -> RunStore:
+        return self.engine.store
+
+    @property
+    def registry_root(self) -> Path:
+        return self._registry
+
+    @property
+    def accepting(self) -> bool:
+        return self.launcher.accepting
+
+    async def launch(self, req: TrainingRequest) -> Launch:
+        """The one launch function (webhooks, API, scheduler)."""
+        return await self.launcher.launch(req)
+
+    async def start_run(
+        self,
+        *,
+        model: str,
+        training_hours: str | None,
+        data_source: str | None,
+        notebook_path: str | None,
+        inference_service: str | None,
+        gpu: bool | None,
+        health_check: bool | None,
+    ) -> Launch:
+        if notebook_path is not None:
+            path = Path(notebook_path)
+            path = path if path.is_absolute() else self.config.base_dir / path
+            if not path.is_file():
+                raise InvalidInput(
+                    f"notebook {notebook_path!r} does not exist on the service's machine",
+                    location=Location(field="notebook_path"),
+                    hint=f"paths are relative to {self.config.base_dir}",
+                )
+            notebook_path = str(path)
+        elif model not in known_models(self.config):
+            raise NotFound(
+                f"model {model!r} is neither built in nor configured",
+                hint=f"known models: {', '.join(known_models(self.config))}; a custom model needs "
+                "notebook_path and inference_service",
+            )
+        req = training_request(
+            self.config,
+            model,
+            "api",
+            serving_url=self.serving_url,
+            policy=self.config.api.concurrency_policy,
+            training_hours=training_hours,
+            data_source=data_source,
+            notebook_path=notebook_path,
+            inference_service=inference_service,
+            gpu=gpu,
+            health_check=health_check,
+        )
+        return await self.launch(req)
+
+    async def github_event(self, event: str, delivery: str, payload: Any) -> HookResult:
+        return await self.github.handle(event, delivery, payload)
+
+    async def alertmanager_event(self, payload: Any) -> HookResult:
+        return await self.alertmanager.handle(payload)
+
+    # -- life cycle ------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover runs a dead service left behind, then start the scheduler. Idempotent."""
+        if self._started:
+            return
+        self._started = True
+        for name in await asyncio.to_thread(self.store.recover_interrupted):
+            log.warning("run %s was interrupted (its engine stopped); marked Failed", name)
+        if self._scheduler_factory is not None:
+            self._scheduler = self._scheduler_factory(self.config, self.launch, self.serving_url)
+        if self._scheduler is not None:
+            self._scheduler_task = asyncio.create_task(self._scheduler.run(), name="scheduler")
+            log.info("scheduler started")
+
+    async def drain(self, grace_s: float | None = None) -> None:
+        """Stop the scheduler and the launcher (runs: grace, then cancel). Idempotent."""
+        if self._drained:
+            return
+        self._drained = True
+        if self._scheduler is not None:
+            self._scheduler.stop()
+        if self._scheduler_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._scheduler_task, timeout=10)
+        grace = self.config.server.shutdown_grace_s if grace_s is None else grace_s
+        await self.launcher.shutdown(grace)
+
+    def close(self) -> None:
+        self.deliveries.close()
+
+    def asgi(self, http_app: ASGIApp, *, poll_interval_s: float | None = None) -> ServingApp:
+        """The whole service as one ASGI app: inference, then `http_app` for every other path."""
+        from retrain.serving.runner import create_app
+
+        server = self.config.server
+        return create_app(
+            self._registry,
+            poll_interval_s=(poll_interval_s if poll_interval_s is not None else server.poll_interval_s)
+            or None,
+            max_body_bytes=int(server.max_body_mb * 1024 * 1024),
+            fallback=_Lifecycle(self, http_app),
+        )
+
+    def serve_forever(self, app: ASGIApp, *, host: str, port: int, access_log: bool = False) -> None:
+        """Run in the foreground until SIGTERM/SIGINT, with the graceful shutdown described above."""
+        import uvicorn
+
+        class _Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Any:  # ours are installed below, on the loop
+                yield
+
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            lifespan="on",
+            access_log=access_log,
+            log_level=self.config.server.log_level,
+            timeout_graceful_shutdown=10,
+        )
+        server = _Server(config)
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            presses = 0
+            tasks: set[asyncio.Task[None]] = set()
+
+            async def graceful() -> None:
+                try:
+                    await self.drain()
+                finally:
+                    server.should_exit = True
+
+            def on_signal(sig: signal.Signals) -> None:
+                nonlocal presses
+                presses += 1
+                if presses == 1:
+                    grace = self.config.server.shutdown_grace_s
+                    log.warning(
+                        "%s: stopping; runs get %gs to finish (Ctrl-C again cancels them now)",
+                        sig.name,
+                        grace,
+                    )
+                    task = loop.create_task(graceful())
+                else:
+                    log.warning("%s again: cancelling the active runs now", sig.name)
+                    task = loop.create_task(self.launcher.cancel_all())
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, on_signal, sig)
+            try:
+                await server.serve()
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+                await self.drain()  # the server stopped for another reason: still no run left Running
+
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(main())
+
+
+class _Lifecycle:
+    """The fallback app: the service's start and drain ride on the ASGI lifespan; HTTP goes to the API."""
+
+    def __init__(self, service: Service, http_app: ASGIApp) -> None:
+        self.service = service
+        self.http_app = http_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.http_app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.service.start()
+                except Exception as exc:
+                    log.exception("the service could not start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.service.drain()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def catalog_of(config: RetrainConfig, catalog: Catalog) -> Catalog:
+    """The built-in catalog plus the configuration's `catalog:` files (a Pipeline of the same name wins)."""
+    from retrain.errors import InvalidInputs
+    from retrain.tekton.loader import load_files
+    from retrain.tekton.model import Pipeline, Task
+    from retrain.tekton.validation import validate_object
+
+    if not config.catalog:
+        return catalog
+    loaded = load_files([config.base_dir / path for path in config.catalog])
+    problems = [p for doc in loaded.documents for p in validate_object(doc.obj, where=doc.source)]
+    if problems:
+        raise problems[0] if len(problems) == 1 else InvalidInputs(problems)
+    for doc in loaded.documents:
+        if isinstance(doc.obj, Task | Pipeline):
+            catalog.add(doc.obj)
+    return catalog
+
+
+def default_scheduler(config: RetrainConfig, launch: LaunchFn, serving_url: str) -> SchedulerLike | None:
+    """INTEGRATION POINT (scheduler): the schedules of `config` run by `retrain.triggers.scheduler`.
+
+    Returns None (no scheduler) until that module exists."""
+    try:
+        from retrain.triggers import scheduler as _scheduler  # noqa: F401
+    except ImportError:
+        log.info("no scheduler in this build: schedules are not run")
+        return None
+    return None
+
+
+def open_service(
+    config: RetrainConfig,
+    *,
+    registry: Path | None = None,
+    home: Path | None = None,
+    sandbox: str = "auto",
+    env: Mapping[str, str] | None = None,
+    scheduler: SchedulerFactory | None = None,
+) -> Service:
+    """A Service over the run store and registry the configuration (or the flags, or the env) names."""
+    from retrain.catalog import builtin_catalog
+    from retrain.engine.sandbox import detect_sandbox
+    from retrain.registry import default_root
+    from retrain.runs.home import default_home
+
+    environ = os.environ if env is None else env
+    base = config.base_dir
+    server = config.server
+    home = home or (base / server.home if server.home else default_home(environ))
+    registry = registry or (base / server.registry if server.registry else default_root(environ))
+    engine = Engine(
+        RunStore(home.expanduser()),
+        catalog=catalog_of(config, builtin_catalog()),
+        sandbox=detect_sandbox(prefer=sandbox),  # type: ignore[arg-type]
+    )
+    return Service(config, engine, registry.expanduser().resolve(), scheduler=scheduler)
