@@ -91,7 +91,11 @@ def test_github_receiver(tmp_path: Path) -> None:
     def check(p: Platform, loop: asyncio.AbstractEventLoop) -> None:
         @SETTINGS
         @given(
-            payload=payloads, event=events, delivery=deliveries, signed=st.booleans(), raw=st.binary(max_size=64)
+            payload=payloads,
+            event=events,
+            delivery=deliveries,
+            signed=st.booleans(),
+            raw=st.binary(max_size=64),
         )
         def one(payload: Any, event: str, delivery: str, signed: bool, raw: bytes) -> None:
             body = json.dumps(payload).encode() if payload is not None else raw
@@ -111,7 +115,7 @@ def test_alertmanager_receiver(tmp_path: Path) -> None:
     payloads = st.one_of(
         JSON,
         mutated(alert_payload(firing)),
-        mutated(firing).map(lambda a: alert_payload(a)),
+        mutated(firing).map(alert_payload),
         st.binary(max_size=64),
     )
 
@@ -166,7 +170,9 @@ def test_api_routes_methods_and_queries(tmp_path: Path) -> None:
             method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD"]),
             query=st.lists(st.tuples(TEXT, TEXT), max_size=3),
         )
-        def one(body: bytes, path: str, method: str, query: list[tuple[str, str]]) -> None:
+        def one(
+            body: bytes, path: str, method: str, query: list[tuple[str, str | int | float | bool | None]]
+        ) -> None:
             if method == "HEAD":
                 answer = loop.run_until_complete(p.client.head(path, params=query))
                 assert answer.status_code < 500

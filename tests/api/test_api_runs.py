@@ -4,11 +4,11 @@ document (checked with openapi-spec-validator and the document's own JSON schema
 from __future__ import annotations
 
 import asyncio
+import importlib
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema
 import pytest
 from openapi_spec_validator import validate as validate_spec
 from referencing import Registry, Resource
@@ -17,8 +17,11 @@ from referencing.jsonschema import DRAFT202012
 from fixtures.service_helpers import ANOMALY, FORECAST, TOKEN, platform
 from retrain.api import openapi_document
 
+jsonschema: Any = importlib.import_module("jsonschema")  # no type stubs; a test dependency
 DOC = openapi_document()
-_REGISTRY: Registry[Any] = Registry().with_resource("urn:retrain-api", Resource.from_contents(DOC, DRAFT202012))
+_REGISTRY: Registry[Any] = Registry().with_resource(
+    "urn:retrain-api", Resource.from_contents(DOC, DRAFT202012)
+)
 
 
 def conforms(answer: httpx.Response, path: str, method: str) -> None:
@@ -29,7 +32,7 @@ def conforms(answer: httpx.Response, path: str, method: str) -> None:
     if "$ref" in documented:
         documented = DOC["components"]["responses"][documented["$ref"].rsplit("/", 1)[1]]
     schema = documented["content"]["application/json"]["schema"]
-    ref = schema["$ref"] if "$ref" in schema else None
+    ref = schema.get("$ref")
     wrapper = {"$ref": f"urn:retrain-api{ref}"} if ref else schema
     jsonschema.Draft202012Validator(wrapper, registry=_REGISTRY).validate(answer.json())
     assert answer.headers["content-type"] == "application/json"

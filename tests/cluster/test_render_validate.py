@@ -226,3 +226,24 @@ def test_a_namespace_is_required_and_must_be_a_dns_label(tmp_path: Path) -> None
     done = CliRunner().invoke(app, ["render", "--out", str(tmp_path / "x")])
     assert done.exit_code == 2
     assert "give --namespace NS" in done.output
+
+
+def test_what_was_not_checked_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = _rendered(tmp_path)
+
+    def missing(version: str) -> None:
+        raise ImportError("no kubernetes_validate")
+
+    monkeypatch.setattr("retrain.cluster.validate.KubernetesSchemas", missing)
+    monkeypatch.delenv("RETRAIN_TEKTON_CRDS", raising=False)
+    monkeypatch.setattr("retrain.cluster.validate.find_crds", lambda explicit: explicit)
+    report = validate_tree(out)
+    assert report.ok
+    assert report.checks == ["retrain strict models and cross-document references"]
+    assert report.skipped == [
+        "Tekton CRD schemas: none found (give --crds DIR or RETRAIN_TEKTON_CRDS)",
+        "Kubernetes schemas: the kubernetes-validate package is not installed",
+    ]
+    done = CliRunner().invoke(app, ["validate", str(out)])
+    assert done.exit_code == 0
+    assert "not checked: Kubernetes schemas: the kubernetes-validate package is not installed" in done.output

@@ -27,7 +27,11 @@ def test_defaults_without_a_file() -> None:
 def test_secrets_come_from_the_environment_and_never_show(tmp_path: Path) -> None:
     path = tmp_path / "retrain.yaml"
     path.write_text("api:\n  token: from-file\n")
-    env = {"RETRAIN_API_TOKEN": "from-env", "RETRAIN_GITHUB_WEBHOOK_SECRET": "gh", "RETRAIN_CONFIG": str(path)}
+    env = {
+        "RETRAIN_API_TOKEN": "from-env",
+        "RETRAIN_GITHUB_WEBHOOK_SECRET": "gh",
+        "RETRAIN_CONFIG": str(path),
+    }
     config = load_config(path, env)
     assert config.api.token is not None
     assert config.api.token.get_secret_value() == "from-env"

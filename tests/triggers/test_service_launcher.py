@@ -33,7 +33,7 @@ def test_outcomes_follow_the_policy(tmp_path: Path) -> None:
             assert "Replace" in replace.reason
             p.release(ANOMALY)
             await p.settle()
-            states = {r.name: r.state for r in p.runs()}
+            states: dict[str | None, str] = {r.name: r.state for r in p.runs()}
             assert states[first.run] == "Cancelled"  # replaced
             assert states[replace.run] == "Succeeded"
             other = await launch(training_request(p.service.config, FORECAST, "cron", serving_url=""))
@@ -60,7 +60,7 @@ def test_graceful_shutdown_cancels_after_the_grace_and_refuses_new_runs(tmp_path
             assert answer.status_code == 503
             assert answer.headers["retry-after"] == "30"
             await drained
-            states = {r.name: (r.state, r.reason) for r in p.runs()}
+            states: dict[str | None, tuple[str, str | None]] = {r.name: (r.state, r.reason) for r in p.runs()}
             assert states[queued.run] == ("Cancelled", "Cancelled")
             assert states[running.run][0] == "Cancelled"
             assert not p.service.launcher.active

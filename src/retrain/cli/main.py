@@ -31,7 +31,20 @@ def _root(
 
 
 def _register() -> None:
-    from retrain.cli import check, demo, deploy, drift, models, run, runs, schedules, serve, train, trigger
+    from retrain.cli import (
+        check,
+        cluster,
+        demo,
+        deploy,
+        drift,
+        models,
+        run,
+        runs,
+        schedules,
+        serve,
+        train,
+        trigger,
+    )
 
     run.register(app)
     app.add_typer(runs.app, name="runs", help="List, show, follow, cancel, re-run and prune runs.")
@@ -46,6 +59,9 @@ def _register() -> None:
     demo.register(app)
     drift.register(app)
     schedules.register(app)
+    app.add_typer(
+        cluster.app, name="cluster", help="Render, validate, apply and drive the same pipelines on a cluster."
+    )
 
 
 _register()

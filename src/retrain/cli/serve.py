@@ -7,6 +7,7 @@ cycle) and `retrain.api` (the HTTP app over it).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,9 +30,9 @@ def build_service(
 ) -> tuple[Service, ServingApp]:
     """The service and its whole ASGI app (also what the tests run)."""
     from retrain.api import create_api
-    from retrain.triggers.service import default_scheduler, open_service
+    from retrain.triggers.service import open_service
 
-    service = open_service(config, registry=registry, home=home, sandbox=sandbox, scheduler=default_scheduler)
+    service = open_service(config, registry=registry, home=home, sandbox=sandbox)
     api = create_api(service, credentials=credentials_of(config), limiter=service.limiter)
     return service, service.asgi(api)
 
@@ -47,6 +48,70 @@ def credentials_of(config: RetrainConfig) -> Any:
         github_secret=secret(config.hooks.github.secret),
         alertmanager_token=secret(config.hooks.alertmanager.token),
     )
+
+
+def serve_forever(service: Service, app: ServingApp, *, host: str, port: int, access_log: bool) -> None:
+    """uvicorn in the foreground until SIGTERM/SIGINT. The first signal drains the service while the server
+    still answers (runs get the grace period; receivers answer 503), then stops the server; a second
+    SIGINT/SIGTERM cancels the active runs at once. uvicorn's own signal handling is replaced, since it would
+    close the server first and leave the pipelines' deploy and verify steps without an endpoint."""
+    import asyncio
+    import contextlib
+    import logging
+    import signal
+
+    import uvicorn
+
+    log = logging.getLogger("retrain.serve")
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # ours are installed on the loop, below
+            yield
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        access_log=access_log,
+        log_level=service.config.server.log_level,
+        timeout_graceful_shutdown=10,
+    )
+    server = _Server(config)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def graceful() -> None:
+            try:
+                await service.drain()
+            finally:
+                server.should_exit = True
+
+        def on_signal(sig: signal.Signals) -> None:
+            if not tasks and service.accepting:
+                grace = service.config.server.shutdown_grace_s
+                log.warning("%s: stopping; runs get %gs to finish (again: cancel them now)", sig.name, grace)
+                task = loop.create_task(graceful())
+            else:
+                log.warning("%s again: cancelling the active runs now", sig.name)
+                task = loop.create_task(service.launcher.cancel_all())
+            tasks.add(task)
+            task.add_done_callback(lambda _: None)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal, sig)
+        try:
+            await server.serve()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await service.drain()  # the server stopped for another reason: still no run left Running
+
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(main())
 
 
 def _banner(service: Service, host: str, port: int) -> str:
@@ -144,6 +209,6 @@ def register(app: typer.Typer) -> None:
             service, asgi = build_service(cfg, registry=registry, home=home, sandbox=sandbox)
             try:
                 logging.getLogger("retrain.serve").info("%s", _banner(service, server.host, server.port))
-                service.serve_forever(asgi, host=server.host, port=server.port, access_log=access_log)
+                serve_forever(service, asgi, host=server.host, port=server.port, access_log=access_log)
             finally:
                 service.close()

@@ -299,5 +299,6 @@ def load_values(path: Path | None, *, namespace: str | None = None) -> SiteValue
                 hint="lower-case letters, digits and '-', at most 63 characters",
             )
         values = values.model_copy(update={"namespace": namespace})
-    values.ns  # noqa: B018 - raises when neither gives a namespace
+    if values.namespace is None:
+        raise InvalidInput("no namespace", hint="give --namespace NS or `namespace:` in the values file")
     return values

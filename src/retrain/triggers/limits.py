@@ -43,7 +43,8 @@ class Limits:
         for name in ("burst", "read_burst"):
             if getattr(self, name) < 1:
                 raise InvalidInput(
-                    f"{name} {getattr(self, name)} must be 1 or more", location=Location(field=f"limits.{name}")
+                    f"{name} {getattr(self, name)} must be 1 or more",
+                    location=Location(field=f"limits.{name}"),
                 )
         if self.max_clients < 1:
             raise InvalidInput(

@@ -6,33 +6,35 @@ scheduler, all starting runs through one `Launcher` on one event loop.
     independent layers)
 
 Start: runs left Pending/Running by a dead service are marked failed (EngineInterrupted), then the
-scheduler starts. Stop (SIGTERM, Ctrl-C): the scheduler stops and every receiver answers 503 while running
-pipelines get `shutdown_grace_s` to finish with the inference server still up (their deploy and verify
-steps talk to it), then they are cancelled; only then does the HTTP server close. A second Ctrl-C cancels
-the runs at once. No run this service started is left Pending or Running.
+scheduler and the drift checks start (`attach_parts` builds them from the configuration).
+Stop (`drain`; SIGTERM or Ctrl-C in `retrain serve`): the scheduler and drift checks stop and every
+receiver answers 503, while running pipelines get `shutdown_grace_s` to finish with the inference server
+still up (their deploy and verify steps talk to it); then they are cancelled, and only then does the HTTP
+server close. No run this service started is left Pending or Running.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from retrain.engine.clock import SystemClock
 from retrain.engine.engine import Engine
 from retrain.engine.prepare import Catalog
 from retrain.errors import InvalidInput, Location, NotFound
 from retrain.runs.store import RunStore
 from retrain.serving.app import ASGIApp, Receive, Scope, Send, ServingApp
+from retrain.serving.metrics import Metrics
 from retrain.triggers.alertmanager import AlertmanagerHook
 from retrain.triggers.config import RetrainConfig, known_models, training_request
 from retrain.triggers.dedupe import DeliveryLog
 from retrain.triggers.github import GitHubHook
-from retrain.triggers.launcher import FinishedHook, HookResult, Launch, Launcher, LaunchFn
+from retrain.triggers.launcher import FinishedHook, HookResult, Launch, Launcher
 from retrain.triggers.limits import Limits, RateLimiter
 from retrain.triggers.requests import TrainingRequest
 
@@ -40,12 +42,27 @@ log = logging.getLogger(__name__)
 
 
 class SchedulerLike(Protocol):
+    """`retrain.triggers.scheduler.Scheduler`."""
+
     async def run(self) -> None: ...
 
     def stop(self) -> None: ...
 
 
-SchedulerFactory = Callable[[RetrainConfig, LaunchFn, str], SchedulerLike | None]
+class MonitorLike(Protocol):
+    """`retrain.drift.DriftMonitor`: checks on a schedule, its gauges on /metrics."""
+
+    async def run(self, next_after: Callable[[datetime], datetime], clock: SystemClock) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def metrics_lines(self) -> list[str]: ...
+
+
+class NotifierLike(Protocol):
+    """`retrain.triggers.notify.Notifier`: deliveries in flight are awaited (bounded) on shutdown."""
+
+    async def drain(self, timeout_s: float | None = None) -> None: ...
 
 
 def limits_for(config: RetrainConfig) -> Limits:
@@ -67,7 +84,6 @@ class Service:
         engine: Engine,
         registry: Path,
         *,
-        scheduler: SchedulerFactory | None = None,
         on_finished: FinishedHook | None = None,
         rate_clock: Callable[[], float] | None = None,
     ) -> None:
@@ -85,11 +101,34 @@ class Service:
         self.alertmanager = AlertmanagerHook(
             config, self.launch, self.deliveries, serving_url=lambda: self.serving_url
         )
-        self._scheduler_factory = scheduler
-        self._scheduler: SchedulerLike | None = None
-        self._scheduler_task: asyncio.Task[None] | None = None
+        self.scheduler: SchedulerLike | None = None
+        self.drift: tuple[MonitorLike, Callable[[datetime], datetime]] | None = None
+        self.notifier: NotifierLike | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._started = False
         self._drained = False
+
+    # -- parts of other packages (see `open_service`) --------------------------------------------------------
+
+    def attach(
+        self,
+        *,
+        scheduler: SchedulerLike | None = None,
+        drift: tuple[MonitorLike, Callable[[datetime], datetime]] | None = None,
+        notifier: NotifierLike | None = None,
+        on_finished: FinishedHook | None = None,
+    ) -> None:
+        """Add the scheduler, the drift monitor (and its next check time) and the run notifier."""
+        self.scheduler = scheduler or self.scheduler
+        self.drift = drift or self.drift
+        self.notifier = notifier or self.notifier
+        if on_finished is not None:
+            self.launcher.on_finished = on_finished
+
+    def metrics_lines(self) -> Iterable[str]:
+        """The service's own lines on /metrics (the drift gauges)."""
+        if self.drift is not None:
+            yield from self.drift[0].metrics_lines()
 
     # -- what the HTTP layer uses (retrain.api.protocol.Backend) ---------------------------------------
 
@@ -160,30 +199,46 @@ class Service:
     # -- life cycle ------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover runs a dead service left behind, then start the scheduler. Idempotent."""
+        """Recover runs a dead service left behind, then start the scheduler and drift checks. Idempotent."""
         if self._started:
             return
         self._started = True
         for name in await asyncio.to_thread(self.store.recover_interrupted):
             log.warning("run %s was interrupted (its engine stopped); marked Failed", name)
-        if self._scheduler_factory is not None:
-            self._scheduler = self._scheduler_factory(self.config, self.launch, self.serving_url)
-        if self._scheduler is not None:
-            self._scheduler_task = asyncio.create_task(self._scheduler.run(), name="scheduler")
-            log.info("scheduler started")
+        if self.scheduler is not None:
+            self._background(self.scheduler.run(), "scheduler")
+        if self.drift is not None:
+            monitor, next_after = self.drift
+            self._background(monitor.run(next_after, SystemClock()), "drift checks")
 
     async def drain(self, grace_s: float | None = None) -> None:
-        """Stop the scheduler and the launcher (runs: grace, then cancel). Idempotent."""
+        """Stop the scheduler and drift checks, then the launcher (runs: grace, then cancel), then wait
+        (bounded) for notifications in flight. Idempotent."""
         if self._drained:
             return
         self._drained = True
-        if self._scheduler is not None:
-            self._scheduler.stop()
-        if self._scheduler_task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._scheduler_task, timeout=10)
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.drift is not None:
+            self.drift[0].stop()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=10)
+            for task in late:
+                task.cancel()
         grace = self.config.server.shutdown_grace_s if grace_s is None else grace_s
         await self.launcher.shutdown(grace)
+        if self.notifier is not None:
+            await self.notifier.drain(timeout_s=10)
+
+    def _background(self, work: Any, what: str) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:  # the service keeps serving; the log says why this part stopped
+                log.exception("%s stopped", what)
+
+        self._tasks.append(asyncio.create_task(guarded(), name=what))
+        log.info("%s started", what)
 
     def close(self) -> None:
         self.deliveries.close()
@@ -193,73 +248,15 @@ class Service:
         from retrain.serving.runner import create_app
 
         server = self.config.server
-        return create_app(
+        app = create_app(
             self._registry,
             poll_interval_s=(poll_interval_s if poll_interval_s is not None else server.poll_interval_s)
             or None,
             max_body_bytes=int(server.max_body_mb * 1024 * 1024),
             fallback=_Lifecycle(self, http_app),
         )
-
-    def serve_forever(self, app: ASGIApp, *, host: str, port: int, access_log: bool = False) -> None:
-        """Run in the foreground until SIGTERM/SIGINT, with the graceful shutdown described above."""
-        import uvicorn
-
-        class _Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self) -> Any:  # ours are installed below, on the loop
-                yield
-
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            lifespan="on",
-            access_log=access_log,
-            log_level=self.config.server.log_level,
-            timeout_graceful_shutdown=10,
-        )
-        server = _Server(config)
-
-        async def main() -> None:
-            loop = asyncio.get_running_loop()
-            presses = 0
-            tasks: set[asyncio.Task[None]] = set()
-
-            async def graceful() -> None:
-                try:
-                    await self.drain()
-                finally:
-                    server.should_exit = True
-
-            def on_signal(sig: signal.Signals) -> None:
-                nonlocal presses
-                presses += 1
-                if presses == 1:
-                    grace = self.config.server.shutdown_grace_s
-                    log.warning(
-                        "%s: stopping; runs get %gs to finish (Ctrl-C again cancels them now)",
-                        sig.name,
-                        grace,
-                    )
-                    task = loop.create_task(graceful())
-                else:
-                    log.warning("%s again: cancelling the active runs now", sig.name)
-                    task = loop.create_task(self.launcher.cancel_all())
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, on_signal, sig)
-            try:
-                await server.serve()
-            finally:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
-                await self.drain()  # the server stopped for another reason: still no run left Running
-
-        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-            runner.run(main())
+        app.metrics = _ServiceMetrics(self.metrics_lines)
+        return app
 
 
 class _Lifecycle:
@@ -289,6 +286,22 @@ class _Lifecycle:
                 return
 
 
+class _ServiceMetrics(Metrics):
+    """The inference server's metrics, then the service's own lines (drift gauges)."""
+
+    def __init__(self, extra: Callable[[], Iterable[str]]) -> None:
+        super().__init__()
+        self._extra = extra
+
+    def render(self, gauges: Callable[[], Iterable[str]] | None = None) -> bytes:
+        def both() -> Iterable[str]:
+            if gauges is not None:
+                yield from gauges()
+            yield from self._extra()
+
+        return super().render(both)
+
+
 def catalog_of(config: RetrainConfig, catalog: Catalog) -> Catalog:
     """The built-in catalog plus the configuration's `catalog:` files (a Pipeline of the same name wins)."""
     from retrain.errors import InvalidInputs
@@ -308,16 +321,22 @@ def catalog_of(config: RetrainConfig, catalog: Catalog) -> Catalog:
     return catalog
 
 
-def default_scheduler(config: RetrainConfig, launch: LaunchFn, serving_url: str) -> SchedulerLike | None:
-    """INTEGRATION POINT (scheduler): the schedules of `config` run by `retrain.triggers.scheduler`.
+def attach_parts(service: Service, env: Mapping[str, str]) -> None:
+    """The scheduler, drift monitor and notifier that `schedules:`, `drift:` and `notifications:` describe
+    (`retrain.triggers.wiring`)."""
+    from retrain.triggers import wiring
 
-    Returns None (no scheduler) until that module exists."""
-    try:
-        from retrain.triggers import scheduler as _scheduler  # noqa: F401
-    except ImportError:
-        log.info("no scheduler in this build: schedules are not run")
-        return None
-    return None
+    scheduler = wiring.service_scheduler(
+        service.config, service.launch, service.serving_url, store=service.store
+    )
+    drift = wiring.service_drift_monitor(service.config, service.registry_root, environ=env)
+    notifier, on_finished = wiring.service_notifier(service.config, service.store, environ=env)
+    service.attach(
+        scheduler=scheduler,
+        drift=(drift[0], drift[1].next_after) if drift is not None else None,
+        notifier=notifier,
+        on_finished=on_finished,
+    )
 
 
 def open_service(
@@ -327,9 +346,10 @@ def open_service(
     home: Path | None = None,
     sandbox: str = "auto",
     env: Mapping[str, str] | None = None,
-    scheduler: SchedulerFactory | None = None,
+    parts: bool = True,
 ) -> Service:
-    """A Service over the run store and registry the configuration (or the flags, or the env) names."""
+    """A Service over the run store and registry the configuration (or the flags, or the env) names, with
+    its scheduler, drift monitor and notifier unless `parts` is False."""
     from retrain.catalog import builtin_catalog
     from retrain.engine.sandbox import detect_sandbox
     from retrain.registry import default_root
@@ -345,4 +365,7 @@ def open_service(
         catalog=catalog_of(config, builtin_catalog()),
         sandbox=detect_sandbox(prefer=sandbox),  # type: ignore[arg-type]
     )
-    return Service(config, engine, registry.expanduser().resolve(), scheduler=scheduler)
+    service = Service(config, engine, registry.expanduser().resolve())
+    if parts:
+        attach_parts(service, environ)
+    return service
