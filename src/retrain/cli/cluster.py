@@ -14,6 +14,7 @@ import typer
 from retrain.cli.exits import EXIT_INVALID, exits, report
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="cluster",
     help="Render, validate and drive the Tekton, Tekton Triggers and KServe resources of a cluster site.",
     no_args_is_help=True,

@@ -154,6 +154,14 @@ def verify_command(
             "(a local run without `retrain serve`; any HTTP answer is still checked).",
         ),
     ] = NoServer.fail,
+    target: Annotated[
+        Target,
+        typer.Option(
+            "--target",
+            help="local, or kserve: the InferenceService's status says which version serves when the "
+            "answers do not (stock KServe servers send no version header).",
+        ),
+    ] = Target.local,
     output: OutputOpt = Output.text,
 ) -> None:
     """Check the live endpoint: it must become ready as VERSION (bounded wait), and its V1 and V2 answers
@@ -164,6 +172,18 @@ def verify_command(
         options = VerifyOptions(
             timeout_s=timeout, rows=rows, seed=seed, rtol=rtol, if_no_server=if_no_server.value
         )
+        served = None
+        if target.value == "kserve":
+            from retrain.cluster.client import ClusterSettings, connect
+            from retrain.cluster.kserve import KServeOptions, served_version
+
+            kserve = KServeOptions.from_env(None)
+            cluster = connect(
+                ClusterSettings(
+                    kubeconfig=kserve.kubeconfig, context=kserve.context, namespace=kserve.namespace
+                )
+            )
+            served = served_version(cluster, inference_service or model, kserve.namespace)
         report = verify_endpoint(
             _registry(registry),
             model,
@@ -171,6 +191,7 @@ def verify_command(
             version=version,
             inference_service=inference_service,
             options=options,
+            served_version=served,
         )
         warnings = (f"{model}: the endpoint was not checked: {report.skipped}",) if report.skipped else ()
         _emit(report.to_json(), report.lines(), warnings, output)

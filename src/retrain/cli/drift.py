@@ -22,7 +22,11 @@ from retrain.cli.exits import EXIT_DRIFTED, EXIT_OK, exits
 if TYPE_CHECKING:
     from retrain.drift import DriftReport
 
-app = typer.Typer(no_args_is_help=True, help="Model drift: live inputs against the training reference.")
+app = typer.Typer(
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    help="Model drift: live inputs against the training reference.",
+)
 
 
 class Output(enum.StrEnum):

@@ -7,6 +7,7 @@ import typer
 from retrain import __version__
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="retrain",
     help="Keep ML models fresh and safe: Tekton v1 pipelines that train, gate, deploy and roll back.",
     no_args_is_help=True,

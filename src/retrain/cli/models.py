@@ -15,6 +15,7 @@ from retrain.errors import Conflict, InvalidInput, NotFound, RetrainError, Tempo
 from retrain.registry import Event, Promotion, Registry, VersionInfo, default_root
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Model versions in the registry: list, show, history, promote, rollback, prune.",
     no_args_is_help=True,
 )

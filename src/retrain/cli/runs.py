@@ -12,7 +12,7 @@ import typer
 from retrain.cli.common import dump, open_store, print_table
 from retrain.cli.exits import exits
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(rich_markup_mode=None, no_args_is_help=True)
 
 HOME = typer.Option(None, "--home", envvar="RETRAIN_HOME", help="Data directory (run store).")
 MODES = ("Cancelled", "CancelledRunFinally", "StoppedRunFinally")

@@ -12,7 +12,9 @@ import typer
 
 from retrain.cli.exits import exits
 
-app = typer.Typer(no_args_is_help=True, help="Training schedules (cron) of `retrain serve`.")
+app = typer.Typer(
+    rich_markup_mode=None, no_args_is_help=True, help="Training schedules (cron) of `retrain serve`."
+)
 
 
 class Output(enum.StrEnum):

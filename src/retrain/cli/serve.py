@@ -16,6 +16,10 @@ import typer
 from retrain.cli.exits import exits
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from retrain.api import Credentials
+    from retrain.engine.prepare import Catalog
     from retrain.serving.app import ServingApp
     from retrain.triggers.config import RetrainConfig
     from retrain.triggers.service import Service
@@ -30,14 +34,88 @@ def build_service(
 ) -> tuple[Service, ServingApp]:
     """The service and its whole ASGI app (also what the tests run)."""
     from retrain.api import create_api
-    from retrain.triggers.service import open_service
 
     service = open_service(config, registry=registry, home=home, sandbox=sandbox)
     api = create_api(service, credentials=credentials_of(config), limiter=service.limiter)
     return service, service.asgi(api)
 
 
-def credentials_of(config: RetrainConfig) -> Any:
+def catalog_of(config: RetrainConfig, catalog: Catalog) -> Catalog:
+    """The built-in catalog plus the configuration's `catalog:` files (a Pipeline of the same name wins)."""
+    from retrain.errors import InvalidInputs
+    from retrain.tekton.loader import load_files
+    from retrain.tekton.model import Pipeline, Task
+    from retrain.tekton.validation import validate_object
+
+    if not config.catalog:
+        return catalog
+    loaded = load_files([config.base_dir / path for path in config.catalog])
+    problems = [p for doc in loaded.documents for p in validate_object(doc.obj, where=doc.source)]
+    if problems:
+        raise problems[0] if len(problems) == 1 else InvalidInputs(problems)
+    for doc in loaded.documents:
+        if isinstance(doc.obj, Task | Pipeline):
+            catalog.add(doc.obj)
+    return catalog
+
+
+def attach_parts(service: Service, env: Mapping[str, str]) -> None:
+    """The scheduler, drift monitor and notifier that `schedules:`, `drift:` and `notifications:` describe
+    (`retrain.triggers.wiring`)."""
+    from retrain.triggers import wiring
+
+    scheduler = wiring.service_scheduler(
+        service.config, service.launch, service.serving_url, store=service.store
+    )
+    drift = wiring.service_drift_monitor(service.config, service.registry_root, environ=env)
+    notifier, on_finished = wiring.service_notifier(service.config, service.store, environ=env)
+    service.attach(
+        scheduler=scheduler,
+        drift=(drift[0], drift[1].next_after) if drift is not None else None,
+        notifier=notifier,
+        on_finished=on_finished,
+    )
+
+
+def open_service(
+    config: RetrainConfig,
+    *,
+    registry: Path | None = None,
+    home: Path | None = None,
+    sandbox: str = "auto",
+    env: Mapping[str, str] | None = None,
+    parts: bool = True,
+) -> Service:
+    """A Service over the run store and registry the configuration (or the flags, or the env) names, with
+    its scheduler, drift monitor and notifier unless `parts` is False."""
+    from retrain.catalog import builtin_catalog
+    from retrain.engine.engine import Engine
+    from retrain.engine.sandbox import detect_sandbox
+    from retrain.runs.home import default_home
+    from retrain.runs.store import RunStore
+    from retrain.triggers.service import Service
+
+    environ = os.environ if env is None else env
+    base = config.base_dir
+    server = config.server
+    home = home or (base / server.home if server.home else default_home(environ))
+    if registry is None and server.registry is not None:
+        registry = base / server.registry
+    elif registry is None:  # as `retrain.registry.default_root`, but under this service's home
+        explicit = environ.get("RETRAIN_REGISTRY")
+        registry = Path(explicit) if explicit else home / "registry"
+    engine = Engine(
+        RunStore(home.expanduser()),
+        catalog=catalog_of(config, builtin_catalog()),
+        sandbox=detect_sandbox(prefer=sandbox),  # type: ignore[arg-type]
+    )
+    service = Service(config, engine, registry.expanduser().resolve())
+    if parts:
+        attach_parts(service, environ)
+    return service
+
+
+def credentials_of(config: RetrainConfig) -> Credentials:
     from retrain.api import Credentials
 
     def secret(value: Any) -> str | None:
@@ -127,6 +205,8 @@ def _banner(service: Service, host: str, port: int) -> str:
         f" (branches {', '.join(cfg.hooks.github.branches)})",
         f"  /hooks/alertmanager: {'bearer token' if creds.alertmanager_token else 'open (no token)'}"
         f" (alerts {', '.join(cfg.hooks.alertmanager.alertnames)})",
+        f"  schedules: {len(getattr(service.scheduler, 'schedules', []))}",
+        f"  drift checks: {'on' if service.drift is not None else 'off'}",
     ]
     return "\n".join(lines)
 

@@ -6,7 +6,7 @@ scheduler, all starting runs through one `Launcher` on one event loop.
     independent layers)
 
 Start: runs left Pending/Running by a dead service are marked failed (EngineInterrupted), then the
-scheduler and the drift checks start (`attach_parts` builds them from the configuration).
+scheduler and the drift checks start (`retrain serve` attaches them, built from the configuration).
 Stop (`drain`; SIGTERM or Ctrl-C in `retrain serve`): the scheduler and drift checks stop and every
 receiver answers 503, while running pipelines get `shutdown_grace_s` to finish with the inference server
 still up (their deploy and verify steps talk to it); then they are cancelled, and only then does the HTTP
@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from retrain.engine.clock import SystemClock
 from retrain.engine.engine import Engine
-from retrain.engine.prepare import Catalog
 from retrain.errors import InvalidInput, Location, NotFound
 from retrain.runs.store import RunStore
 from retrain.serving.app import ASGIApp, Receive, Scope, Send, ServingApp
@@ -105,6 +103,7 @@ class Service:
         self.drift: tuple[MonitorLike, Callable[[datetime], datetime]] | None = None
         self.notifier: NotifierLike | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._launches: dict[tuple[str, str], int] = {}  # (trigger, outcome) -> count, for /metrics
         self._started = False
         self._drained = False
 
@@ -126,7 +125,11 @@ class Service:
             self.launcher.on_finished = on_finished
 
     def metrics_lines(self) -> Iterable[str]:
-        """The service's own lines on /metrics (the drift gauges)."""
+        """The service's own lines on /metrics: runs launched by trigger and outcome, the drift gauges."""
+        yield "# HELP retrain_service_launches_total runs the service launched, by trigger and outcome"
+        yield "# TYPE retrain_service_launches_total counter"
+        for (trigger, outcome), count in sorted(self._launches.items()):
+            yield f'retrain_service_launches_total{{trigger="{trigger}",outcome="{outcome}"}} {count}'
         if self.drift is not None:
             yield from self.drift[0].metrics_lines()
 
@@ -146,7 +149,10 @@ class Service:
 
     async def launch(self, req: TrainingRequest) -> Launch:
         """The one launch function (webhooks, API, scheduler)."""
-        return await self.launcher.launch(req)
+        launch = await self.launcher.launch(req)
+        key = (req.trigger, launch.outcome)
+        self._launches[key] = self._launches.get(key, 0) + 1
+        return launch
 
     async def start_run(
         self,
@@ -300,72 +306,3 @@ class _ServiceMetrics(Metrics):
             yield from self._extra()
 
         return super().render(both)
-
-
-def catalog_of(config: RetrainConfig, catalog: Catalog) -> Catalog:
-    """The built-in catalog plus the configuration's `catalog:` files (a Pipeline of the same name wins)."""
-    from retrain.errors import InvalidInputs
-    from retrain.tekton.loader import load_files
-    from retrain.tekton.model import Pipeline, Task
-    from retrain.tekton.validation import validate_object
-
-    if not config.catalog:
-        return catalog
-    loaded = load_files([config.base_dir / path for path in config.catalog])
-    problems = [p for doc in loaded.documents for p in validate_object(doc.obj, where=doc.source)]
-    if problems:
-        raise problems[0] if len(problems) == 1 else InvalidInputs(problems)
-    for doc in loaded.documents:
-        if isinstance(doc.obj, Task | Pipeline):
-            catalog.add(doc.obj)
-    return catalog
-
-
-def attach_parts(service: Service, env: Mapping[str, str]) -> None:
-    """The scheduler, drift monitor and notifier that `schedules:`, `drift:` and `notifications:` describe
-    (`retrain.triggers.wiring`)."""
-    from retrain.triggers import wiring
-
-    scheduler = wiring.service_scheduler(
-        service.config, service.launch, service.serving_url, store=service.store
-    )
-    drift = wiring.service_drift_monitor(service.config, service.registry_root, environ=env)
-    notifier, on_finished = wiring.service_notifier(service.config, service.store, environ=env)
-    service.attach(
-        scheduler=scheduler,
-        drift=(drift[0], drift[1].next_after) if drift is not None else None,
-        notifier=notifier,
-        on_finished=on_finished,
-    )
-
-
-def open_service(
-    config: RetrainConfig,
-    *,
-    registry: Path | None = None,
-    home: Path | None = None,
-    sandbox: str = "auto",
-    env: Mapping[str, str] | None = None,
-    parts: bool = True,
-) -> Service:
-    """A Service over the run store and registry the configuration (or the flags, or the env) names, with
-    its scheduler, drift monitor and notifier unless `parts` is False."""
-    from retrain.catalog import builtin_catalog
-    from retrain.engine.sandbox import detect_sandbox
-    from retrain.registry import default_root
-    from retrain.runs.home import default_home
-
-    environ = os.environ if env is None else env
-    base = config.base_dir
-    server = config.server
-    home = home or (base / server.home if server.home else default_home(environ))
-    registry = registry or (base / server.registry if server.registry else default_root(environ))
-    engine = Engine(
-        RunStore(home.expanduser()),
-        catalog=catalog_of(config, builtin_catalog()),
-        sandbox=detect_sandbox(prefer=sandbox),  # type: ignore[arg-type]
-    )
-    service = Service(config, engine, registry.expanduser().resolve())
-    if parts:
-        attach_parts(service, environ)
-    return service
