@@ -3,6 +3,7 @@ field, with "did you mean" for a misspelt one."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
@@ -12,6 +13,7 @@ from retrain.tekton.loader import SourceMap
 from retrain.tekton.problems import validation_problems
 
 MODEL_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+MAX_HOURS = 24 * 366 * 5  # five years of history is more than any source keeps
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -44,7 +46,14 @@ class RunBody(BaseModel):
     @classmethod
     def _hours(cls, value: Any) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return f"{value:g}"
+            value = f"{value:g}"
+        if isinstance(value, str):
+            try:
+                hours = float(value)
+            except ValueError:
+                hours = math.nan
+            if not 0 < hours <= MAX_HOURS:  # also refuses nan and inf
+                raise ValueError(f"training hours {value!r} must be a number of hours, 0 < h <= {MAX_HOURS}")
         return value
 
 

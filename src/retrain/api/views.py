@@ -8,6 +8,8 @@ from typing import Any
 
 from retrain.errors import InvalidInput, Location, NotFound
 from retrain.registry import Registry
+from retrain.runs.documents import run_document
+from retrain.runs.documents import taskrun_documents as tekton_taskruns
 from retrain.runs.records import RUN_STATES, RunRecord, RunState
 from retrain.runs.store import RunStore
 
@@ -76,30 +78,12 @@ def list_runs(store: RunStore, query: list[tuple[str, str]]) -> dict[str, Any]:
 
 def pipelinerun_document(store: RunStore, name: str) -> dict[str, Any]:
     """The run as Tekton shows it (`kubectl get pipelinerun NAME -o json`): manifest plus status."""
-    record = store.get_run(name)
-    return {"apiVersion": "tekton.dev/v1", "kind": record.kind, **record.manifest, "status": record.status}
+    return run_document(store, name)
 
 
 def taskrun_documents(store: RunStore, name: str) -> dict[str, Any]:
     """The run's TaskRuns, Tekton-shaped: the last try of each (earlier ones are in retriesStatus)."""
-    latest: dict[str, Any] = {}
-    for tr in store.taskruns(name):
-        if tr.name not in latest or tr.retry >= latest[tr.name].retry:
-            latest[tr.name] = tr
-    docs = []
-    for tr in latest.values():
-        labels = {"tekton.dev/pipelineRun": name}
-        if tr.pipeline_task:
-            labels["tekton.dev/pipelineTask"] = tr.pipeline_task
-        docs.append(
-            {
-                "apiVersion": "tekton.dev/v1",
-                "kind": "TaskRun",
-                "metadata": {"name": tr.name, "labels": labels},
-                "status": tr.status,
-            }
-        )
-    return {"taskRuns": docs}
+    return {"taskRuns": tekton_taskruns(store, name)}
 
 
 def list_models(root: Path) -> dict[str, Any]:

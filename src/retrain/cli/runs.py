@@ -84,31 +84,10 @@ def list_runs(
 
 def tekton_documents(store: Any, name: str) -> list[dict[str, Any]]:
     """The run as Tekton would show it: the run object with its status, then its TaskRuns."""
-    record = store.get_run(name)
-    doc = {**record.manifest, "status": record.status}
-    doc.setdefault("apiVersion", "tekton.dev/v1")
-    doc.setdefault("kind", record.kind)
-    docs = [doc]
-    if record.kind == "PipelineRun":
-        latest: dict[str, Any] = {}
-        for tr in store.taskruns(
-            name
-        ):  # one document per TaskRun: its last try (earlier ones: retriesStatus)
-            if tr.name not in latest or tr.retry >= latest[tr.name].retry:
-                latest[tr.name] = tr
-        for tr in latest.values():
-            labels = {"tekton.dev/pipelineRun": name}
-            if tr.pipeline_task:
-                labels["tekton.dev/pipelineTask"] = tr.pipeline_task
-            docs.append(
-                {
-                    "apiVersion": "tekton.dev/v1",
-                    "kind": "TaskRun",
-                    "metadata": {"name": tr.name, "labels": labels},
-                    "status": tr.status,
-                }
-            )
-    return docs
+    from retrain.runs.documents import run_document, taskrun_documents
+
+    doc = run_document(store, name)
+    return [doc, *taskrun_documents(store, name)] if doc["kind"] == "PipelineRun" else [doc]
 
 
 @app.command("show")

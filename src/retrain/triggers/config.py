@@ -101,7 +101,7 @@ class TrainingDefaults(_Section):
 
 
 class ModelConfig(_Section):
-    name: str
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)  # it names runs and labels
     notebook: str | None = None  # path in the git repository: a push that changes it retrains the model
     paths: list[str] = Field(default_factory=list)  # more repository path prefixes that retrain it
     notebook_path: str | None = None  # the notebook the pipeline executes (a custom model needs one)
@@ -122,7 +122,8 @@ class RetrainConfig(_Section):
     defaults: TrainingDefaults = Field(default_factory=TrainingDefaults)
     models: list[ModelConfig] = Field(default_factory=list)
     catalog: list[Path] = Field(default_factory=list)  # Tekton files whose Pipelines/Tasks replace built-ins
-    # Owned by the scheduler, drift and notification parts; validated by their own models when present.
+    # Raw here; validated by their own models (triggers.schedules_config, drift.config,
+    # triggers.notify_config) when `retrain serve` builds those parts (triggers.wiring).
     schedules: list[dict[str, Any]] | None = None
     drift: dict[str, Any] | None = None
     notifications: list[dict[str, Any]] = Field(default_factory=list)

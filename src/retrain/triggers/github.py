@@ -142,7 +142,7 @@ class GitHubHook:
             return HookResult(
                 (), f"push to {branch} changed no watched notebook (under {self.settings.path_prefix!r})"
             )
-        labels = {"retrain.dev/github-delivery": delivery}
+        labels = {"retrain.dev/github-delivery": delivery} if len(delivery) <= 63 else {}  # a label value
         if _SHA.match(push.after):
             labels["retrain.dev/git-commit"] = push.after
         launches: list[Launch] = []

@@ -24,6 +24,7 @@ from typing import Literal
 
 from retrain.engine.engine import Engine, RunResult, Submission
 from retrain.engine.pipelinerun import RunControl
+from retrain.engine.scheduler import StopMode
 from retrain.errors import Conflict, NotFound, TemporaryError
 from retrain.runs.admission import admit
 from retrain.runs.records import FINISHED_STATES, utcnow, with_outcome
@@ -77,7 +78,6 @@ class Launcher:
         self.on_finished = on_finished
         self._cancel_wait_s = cancel_wait_s
         self._active: dict[str, _Active] = {}
-        self._launching = 0
         self._closing = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -92,37 +92,33 @@ class Launcher:
         return list(self._active)
 
     async def launch(self, req: TrainingRequest) -> Launch:
-        """Submit the request's run and decide its admission now; execute it in the background."""
+        """Submit the request's run and decide its admission now; execute it in the background.
+
+        Nothing here awaits before the run's task exists, so `shutdown` never falls between the check that
+        the launcher accepts runs and the task it must then wait for."""
         self._refuse_if_closing()
         check_request(req)  # InvalidInput before anything is recorded
-        self._launching += 1
-        try:
-            pipeline = self.engine.catalog.pipeline(req.pipeline)
-            run, host_dirs = local_pipelinerun(req, pipeline, self.registry, cwd=self.cwd)
-            # On the loop, not in worker threads: a submit and its admission take about 2 ms together, and
-            # threads contending for the store's lock with the engine's own polling on this loop made every
-            # launch wait for GIL hand-offs (10 ms each under a flood of deliveries).
-            sub = self.engine.submit(run, host_dirs=host_dirs)
-            if sub.concurrency is None:
-                decision, reason = "start", "no concurrency policy"
-            else:
-                admission = admit(self.engine.store, sub.name, sub.concurrency)
-                decision, reason = admission.decision, admission.reason
-            if decision == "refused":
-                log.info("run %s refused: %s", sub.name, reason)
-                return Launch("refused", sub.name, reason)
-            if self._closing:  # shutdown began while this run was being submitted: do not start it
-                self._cancel_quietly(sub.name)
-                self._refuse_if_closing()
-            control = RunControl()
-            task = asyncio.create_task(self._execute(sub, control), name=f"run:{sub.name}")
-            self._active[sub.name] = _Active(sub, control, task)
-            self._idle.clear()
-            outcome: Outcome = "started" if decision == "start" else "queued"
-            log.info("run %s %s (%s, model %s): %s", sub.name, outcome, req.trigger, req.model, reason)
-            return Launch(outcome, sub.name, reason)
-        finally:
-            self._launching -= 1
+        pipeline = self.engine.catalog.pipeline(req.pipeline)
+        run, host_dirs = local_pipelinerun(req, pipeline, self.registry, cwd=self.cwd)
+        # On the loop, not in worker threads: a submit and its admission take about 2 ms together, and
+        # threads contending for the store's lock with the engine's own polling on this loop made every
+        # launch wait for GIL hand-offs (10 ms each under a flood of deliveries).
+        sub = self.engine.submit(run, host_dirs=host_dirs)
+        if sub.concurrency is None:
+            decision, reason = "start", "no concurrency policy"
+        else:
+            admission = admit(self.engine.store, sub.name, sub.concurrency)
+            decision, reason = admission.decision, admission.reason
+        if decision == "refused":
+            log.info("run %s refused: %s", sub.name, reason)
+            return Launch("refused", sub.name, reason)
+        control = RunControl()
+        task = asyncio.create_task(self._execute(sub, control), name=f"run:{sub.name}")
+        self._active[sub.name] = _Active(sub, control, task)
+        self._idle.clear()
+        outcome: Outcome = "started" if decision == "start" else "queued"
+        log.info("run %s %s (%s, model %s): %s", sub.name, outcome, req.trigger, req.model, reason)
+        return Launch(outcome, sub.name, reason)
 
     async def wait_idle(self, timeout_s: float | None = None) -> bool:
         """Wait until no run of this launcher is active; False when `timeout_s` passed first."""
@@ -135,8 +131,6 @@ class Launcher:
     async def shutdown(self, grace_s: float) -> None:
         """Stop accepting; cancel queued runs; wait up to `grace_s` for running ones, then cancel them."""
         self._closing = True
-        while self._launching:  # a launch past its checks finishes its submission first (milliseconds)
-            await asyncio.sleep(0.01)
         for name in self._queued():
             self._cancel_quietly(name)
         pending = self._tasks()
@@ -146,19 +140,24 @@ class Launcher:
         pending = self._tasks()
         if pending:
             log.warning("cancelling %d run(s) still active after the grace period", len(pending))
-            await self.cancel_all()
+            await self.cancel_all("CancelledRunFinally")
         for name in list(self._active):
             self._fail_if_active(name, "the service stopped before the run finished")
 
-    async def cancel_all(self) -> None:
-        """Cancel every active run now (the second Ctrl-C), waiting a bounded time for them to end."""
+    async def cancel_all(self, mode: StopMode = "Cancelled") -> None:
+        """Cancel every active run, waiting a bounded time for them to end. `CancelledRunFinally` (after the
+        grace period) lets their `finally` tasks run first; whatever is still active then, or on a second
+        Ctrl-C (`Cancelled`), is cancelled outright."""
         for name, active in list(self._active.items()):
-            active.control.local_mode = "Cancelled"
+            active.control.local_mode = mode
             active.control.local.set()
-            self._cancel_quietly(name)
+            self._cancel_quietly(name, mode)
         pending = self._tasks()
         if pending:
             await asyncio.wait(pending, timeout=self._cancel_wait_s)
+        if mode != "Cancelled" and self._tasks():
+            await self.cancel_all("Cancelled")
+            return
         for active in list(self._active.values()):  # stuck: cancel the asyncio task itself
             if not active.task.done():
                 active.task.cancel()
@@ -203,9 +202,9 @@ class Launcher:
                     names.append(name)
         return names
 
-    def _cancel_quietly(self, name: str) -> None:
+    def _cancel_quietly(self, name: str, mode: StopMode = "Cancelled") -> None:
         with contextlib.suppress(Conflict, NotFound):  # already ended: nothing to cancel
-            self.engine.store.request_cancel(name, "Cancelled")
+            self.engine.store.request_cancel(name, mode)
 
     def _fail_if_active(self, name: str, message: str) -> None:
         store = self.engine.store

@@ -8,6 +8,7 @@ platform's pipelines have always had and the timeouts the catalog declares.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -80,7 +81,7 @@ def check_request(req: TrainingRequest) -> None:
         hours = float(req.training_hours)
     except ValueError:
         hours = -1.0
-    if hours <= 0:
+    if not math.isfinite(hours) or hours <= 0:
         raise InvalidInput(
             f"training hours {req.training_hours!r} is not a positive number",
             location=Location(field="training-hours"),
