@@ -10,6 +10,7 @@ import pytest
 
 from retrain.data.contracts import builtin_contract
 from retrain.errors import InvalidInput
+from retrain.exposition import group_url
 from retrain.gate import (
     ChangeThreshold,
     CheckResult,
@@ -19,7 +20,7 @@ from retrain.gate import (
     default_gate,
     load_thresholds,
 )
-from retrain.gate.pushgateway import exposition, group_url
+from retrain.gate.pushgateway import JOB, exposition
 from retrain.gate.quality import change_check, quality, value_check
 
 ANOMALY = builtin_contract("anomaly-detector")
@@ -233,6 +234,6 @@ def test_the_exposition_holds_the_verdict_checks_metrics_and_timestamp() -> None
         "retrain_gate_last_run_timestamp_seconds 1741158000.0",
     ]
     assert "# TYPE retrain_gate_verdict gauge" in text
-    assert group_url("http://pg:9091/", "anomaly-detector") == (
+    assert group_url("http://pg:9091/", JOB, "anomaly-detector") == (
         "http://pg:9091/metrics/job/retrain_gate/model/anomaly-detector"
     )

@@ -17,15 +17,14 @@ series. The Pushgateway adds `job` and `model` itself, so the pushed body leaves
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote
 
 from retrain.drift.check import DriftReport
-from retrain.gate.pushgateway import CONTENT_TYPE, PushPolicy
+
+__all__ = ["HELP", "JOB", "PushOutcome", "PushPolicy", "exposition_lines", "push", "samples"]
+from retrain.exposition import PushOutcome, PushPolicy, gauge_lines, group_url, push_text
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +39,6 @@ HELP: dict[str, str] = {
     "retrain_feature_drift_psi": "Population stability index of a feature against its training reference.",
     "retrain_feature_drift_ks_statistic": "Kolmogorov-Smirnov distance (lower bound) of a feature.",
 }
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _labels(labels: Mapping[str, str]) -> str:
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}" if labels else ""
-
-
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
 
 
 def samples(report: DriftReport, *, with_model: bool = True) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -79,25 +62,7 @@ def exposition_lines(reports: Iterable[DriftReport], *, with_model: bool = True)
     for report in reports:
         for name, found in samples(report, with_model=with_model).items():
             merged[name] += found
-    lines: list[str] = []
-    for name, found in merged.items():
-        if not found:
-            continue
-        lines += [f"# HELP {name} {HELP[name]}", f"# TYPE {name} gauge"]
-        lines += [f"{name}{_labels(labels)} {_number(value)}" for labels, value in found]
-    return lines
-
-
-def group_url(base: str, model: str) -> str:
-    return f"{base.rstrip('/')}/metrics/job/{JOB}/model/{quote(model, safe='')}"
-
-
-@dataclass(frozen=True)
-class PushOutcome:
-    ok: bool
-    url: str
-    attempts: int
-    message: str
+    return gauge_lines(merged, HELP)
 
 
 def push(
@@ -109,26 +74,6 @@ def push(
     transport: Any = None,
 ) -> PushOutcome:
     """PUT the report's series to the Pushgateway, retrying connection errors and 5xx with backoff."""
-    import httpx
-
-    policy = policy or PushPolicy()
-    url = group_url(base_url, report.model)
+    url = group_url(base_url, JOB, report.model)
     body = ("\n".join(exposition_lines([report], with_model=False)) + "\n").encode()
-    error = ""
-    attempt = 0
-    with httpx.Client(timeout=policy.timeout_s, transport=transport) as client:
-        for attempt in range(1, policy.attempts + 1):
-            try:
-                answer = client.put(url, content=body, headers={"Content-Type": CONTENT_TYPE})
-            except httpx.HTTPError as err:
-                error = f"{type(err).__name__}: {err}"
-            else:
-                if answer.status_code < 300:
-                    return PushOutcome(True, url, attempt, f"pushed {len(body)} bytes to {url}")
-                error = f"HTTP {answer.status_code}: {answer.text.strip()[:300]}"
-                if answer.status_code < 500:
-                    break  # the body was refused: sending it again would not help
-            if attempt < policy.attempts:
-                sleep(policy.initial_s * policy.factor ** (attempt - 1))
-    log.warning("could not push drift metrics to %s: %s", url, error)
-    return PushOutcome(False, url, attempt, f"could not push to {url}: {error}")
+    return push_text(url, body, policy=policy, sleep=sleep, transport=transport)

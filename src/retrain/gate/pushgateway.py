@@ -17,20 +17,19 @@ reported (a non-blocking `push` check) and logged, and never changes the verdict
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
+from retrain.exposition import CONTENT_TYPE, PushPolicy, gauge_lines, group_url, push_text
 from retrain.gate.results import CheckResult, GateReport
+
+__all__ = ["CONTENT_TYPE", "JOB", "PushPolicy", "exposition", "numeric_metrics", "push"]
 
 log = logging.getLogger(__name__)
 
 JOB = "retrain_gate"
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _HELP = {
     "retrain_gate_verdict": "Verdict of the retrain gate for a model version: 1 blessed, 0 rejected.",
@@ -38,30 +37,6 @@ _HELP = {
     "retrain_model_metric": "A model version's metric measured by the gate on held-out rows.",
     "retrain_gate_last_run_timestamp_seconds": "Unix time at which the gate last finished for the model.",
 }
-
-
-@dataclass(frozen=True)
-class PushPolicy:
-    attempts: int = 3
-    initial_s: float = 0.5
-    factor: float = 2.0
-    timeout_s: float = 5.0
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _labels(labels: Mapping[str, str]) -> str:
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}" if labels else ""
-
-
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
 
 
 def numeric_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
@@ -85,17 +60,8 @@ def exposition(report: GateReport, finished: datetime) -> str:
     for name, value in sorted(numeric_metrics(report.metrics.get("candidate")).items()):
         series["retrain_model_metric"].append(({"version": version, "metric": name}, value))
     series["retrain_gate_last_run_timestamp_seconds"].append(({}, finished.timestamp()))
-    lines: list[str] = []
-    for name, samples in series.items():
-        if not samples:
-            continue
-        lines += [f"# HELP {name} {_HELP[name]}", f"# TYPE {name} gauge"]
-        lines += [f"{name}{_labels(labels)} {_number(value)}" for labels, value in samples]
+    lines = gauge_lines(series, _HELP)
     return "\n".join(lines) + "\n"
-
-
-def group_url(base: str, model: str) -> str:
-    return f"{base.rstrip('/')}/metrics/job/{JOB}/model/{quote(model, safe='')}"
 
 
 def push(
@@ -108,29 +74,12 @@ def push(
     transport: Any = None,
 ) -> CheckResult:
     """PUT the run's series; a non-blocking `push` CheckResult says whether and how it went."""
-    import httpx
-
-    policy = policy or PushPolicy()
-    url = group_url(base_url, report.model)
-    body = exposition(report, finished).encode()
-    error = ""
     started = time.perf_counter()
-    with httpx.Client(timeout=policy.timeout_s, transport=transport) as client:
-        for attempt in range(1, policy.attempts + 1):
-            try:
-                answer = client.put(url, content=body, headers={"Content-Type": CONTENT_TYPE})
-            except httpx.HTTPError as err:
-                error = f"{type(err).__name__}: {err}"
-            else:
-                if answer.status_code < 300:
-                    return _result("passed", f"pushed {len(body)} bytes to {url}", url, attempt, started)
-                error = f"HTTP {answer.status_code}: {answer.text.strip()[:300]}"
-                if answer.status_code < 500:
-                    break  # the Pushgateway refused the body: retrying sends the same body again
-            if attempt < policy.attempts:
-                sleep(policy.initial_s * policy.factor ** (attempt - 1))
-    log.warning("could not push the gate's metrics to %s: %s", url, error)
-    return _result("failed", f"could not push to {url}: {error} (the verdict stands)", url, attempt, started)
+    url = group_url(base_url, JOB, report.model)
+    body = exposition(report, finished).encode()
+    outcome = push_text(url, body, policy=policy, sleep=sleep, transport=transport)
+    reason = outcome.message if outcome.ok else f"{outcome.message} (the verdict stands)"
+    return _result("passed" if outcome.ok else "failed", reason, url, outcome.attempts, started)
 
 
 def _result(outcome: str, reason: str, url: str, attempts: int, started: float) -> CheckResult:
