@@ -114,8 +114,10 @@ class RunStore:
                 raise InvalidInput(
                     f"label {key!r}: {value!r} is not a string", location=Location(field="metadata.labels")
                 )
-        now = to_iso(self._clock())
         with self._db.write() as conn:
+            # Stamped under the write lock, so creation times follow the order runs enter the store (the
+            # order concurrency policies queue them in), even across processes.
+            now = to_iso(self._clock())
             taken = conn.execute("SELECT created_at FROM runs WHERE name = ?", (name,)).fetchone()
             if taken is not None:
                 raise Conflict(
