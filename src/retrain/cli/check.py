@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -11,27 +10,8 @@ from typing import Annotated
 
 import typer
 
+from retrain.cli.common import Output, version_or_serving
 from retrain.cli.exits import EXIT_FAILED, exits
-
-
-class Output(enum.StrEnum):
-    text = "text"
-    json = "json"
-
-
-def _version(text: str) -> int | None:
-    """A version number, or None for "serving" (the serving version: the health-check pipeline's case)."""
-    from retrain.errors import InvalidInput, Location
-
-    if text == "serving":
-        return None
-    if text.isdigit() and int(text) > 0:
-        return int(text)
-    raise InvalidInput(
-        f"--version must be a version number or 'serving', got {text!r}",
-        location=Location(field="--version"),
-        hint="for example --version 3 (see retrain models list MODEL)",
-    )
 
 
 def _baseline(text: str) -> str | int:
@@ -135,7 +115,7 @@ def check_command(
         from retrain.registry import Registry, default_root
 
         store = Registry(registry or default_root())
-        number = _version(version)
+        number = version_or_serving(version)
         if number is None:
             number = store.get(model).version
         else:

@@ -18,16 +18,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from retrain.cli.common import Output
 from retrain.cli.exits import EXIT_FAILED, exit_code_for, exits
 
 if TYPE_CHECKING:
     from retrain.cluster.client import Cluster
     from retrain.triggers.requests import TrainingRequest
-
-
-class Output(enum.StrEnum):
-    text = "text"
-    json = "json"
 
 
 class CancelModeOpt(enum.StrEnum):

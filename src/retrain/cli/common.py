@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from collections.abc import Sequence
@@ -47,3 +48,25 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
     for row in (header, *rows):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+class Output(enum.StrEnum):
+    """`-o text|json`, the output choice most commands offer."""
+
+    text = "text"
+    json = "json"
+
+
+def version_or_serving(text: str) -> int | None:
+    """`--version N` or `--version serving` (None: the version in service)."""
+    from retrain.errors import InvalidInput, Location
+
+    if text == "serving":
+        return None
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise InvalidInput(
+        f"--version must be a version number or 'serving', got {text!r}",
+        location=Location(field="--version"),
+        hint="for example --version 3 (see retrain models list MODEL)",
+    )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from retrain.cli.common import Output
 from retrain.cli.exits import EXIT_FAILED, EXIT_TEMPORARY, exits
 
 if TYPE_CHECKING:
@@ -35,11 +36,6 @@ class Target(enum.StrEnum):
 class NoServer(enum.StrEnum):
     fail = "fail"
     skip = "skip"
-
-
-class Output(enum.StrEnum):
-    text = "text"
-    json = "json"
 
 
 ModelArg = Annotated[str, typer.Argument(help="The model, e.g. anomaly-detector.")]

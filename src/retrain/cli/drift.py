@@ -7,7 +7,6 @@ warning and changes nothing else.
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import sys
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from retrain.cli.common import Output, version_or_serving
 from retrain.cli.exits import EXIT_DRIFTED, EXIT_OK, exits
 
 if TYPE_CHECKING:
@@ -27,11 +27,6 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Model drift: live inputs against the training reference.",
 )
-
-
-class Output(enum.StrEnum):
-    text = "text"
-    json = "json"
 
 
 def _moment(text: str) -> datetime:
@@ -46,20 +41,6 @@ def _moment(text: str) -> datetime:
             hint="for example 2025-03-05T07:00:00Z",
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _version(text: str) -> int | None:
-    from retrain.errors import InvalidInput, Location
-
-    if text == "serving":
-        return None
-    if text.isdigit() and int(text) > 0:
-        return int(text)
-    raise InvalidInput(
-        f"--version must be a version number or 'serving', got {text!r}",
-        location=Location(field="--version"),
-        hint="see retrain models list MODEL",
-    )
 
 
 @app.command("check")
@@ -115,7 +96,7 @@ def check_command(
         result = check_model(
             Registry(registry or default_root()),
             model,
-            version=_version(version),
+            version=version_or_serving(version),
             hours=settings.hours if hours is None else hours,
             source=data_source or settings.data_source,
             settings=data_settings(os.environ, prometheus_url=prometheus_url),

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from retrain.errors import Conflict, InvalidInput, NotFound, RetrainError, TemporaryError
+from retrain.cli.exits import exits
 from retrain.registry import Event, Promotion, Registry, VersionInfo, default_root
 
 app = typer.Typer(
@@ -40,28 +38,6 @@ OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format
 ModelArg = Annotated[str, typer.Argument(help="Model name, e.g. anomaly-detector.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (recorded in the audit log).")]
 RunOpt = Annotated[str | None, typer.Option("--run", help="The run that asks for this (audit log).")]
-
-
-def exit_code(err: RetrainError) -> int:
-    """The process exit status for an error. (To move into the CLI's one central mapping.)"""
-    if isinstance(err, InvalidInput):
-        return 2
-    if isinstance(err, NotFound):
-        return 3
-    if isinstance(err, Conflict):
-        return 4
-    if isinstance(err, TemporaryError):
-        return 75  # EX_TEMPFAIL: a caller may retry
-    return 1
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except RetrainError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(exit_code(err)) from None
 
 
 def _registry(root: Path | None) -> Registry:
@@ -96,7 +72,7 @@ def _text(value: object) -> str:
 @app.command("list")
 def list_models(registry: RegistryOpt = None, output: OutputOpt = Output.table) -> None:
     """Every model: how many versions, which is serving and previous, when the last one was registered."""
-    with _errors():
+    with exits():
         reg = _registry(registry)
         summary = []
         for model in reg.models():
@@ -133,7 +109,7 @@ def show(
     output: OutputOpt = Output.table,
 ) -> None:
     """One version: metrics, feature contract and lineage (what produced it, from which data and code)."""
-    with _errors():
+    with exits():
         reg = _registry(registry)
         data = _describe(reg, reg.get(model, version))
     if output is not Output.table:
@@ -194,7 +170,7 @@ def _event_row(event: Event) -> dict[str, Any]:
 @app.command()
 def history(model: ModelArg, registry: RegistryOpt = None, output: OutputOpt = Output.table) -> None:
     """The audit log of a model: registered, promoted, rolled back, rejected, pruned, aliases."""
-    with _errors():
+    with exits():
         events = _registry(registry).history(model)
     rows = [_event_row(e) for e in events]
     if output is not Output.table:
@@ -233,7 +209,7 @@ def promote(
     registry: RegistryOpt = None,
 ) -> None:
     """Serve VERSION: the serving version becomes `previous`, and <model>/model.pkl is replaced atomically."""
-    with _errors():
+    with exits():
         _report(_registry(registry).promote(model, version, reason=reason, run=run))
 
 
@@ -242,7 +218,7 @@ def rollback(
     model: ModelArg, reason: ReasonOpt = "", run: RunOpt = None, registry: RegistryOpt = None
 ) -> None:
     """Serve the previous version again."""
-    with _errors():
+    with exits():
         _report(_registry(registry).rollback(model, reason=reason, run=run))
 
 
@@ -254,7 +230,7 @@ def prune(
     registry: RegistryOpt = None,
 ) -> None:
     """Delete old versions. The serving, previous and any aliased version are always kept."""
-    with _errors():
+    with exits():
         removed = _registry(registry).prune(model, keep=keep, reason=reason)
     if removed:
         typer.echo(f"{model}: deleted version(s) {', '.join(map(str, removed))}")

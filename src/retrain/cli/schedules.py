@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,16 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
+from retrain.cli.common import Output
 from retrain.cli.exits import exits
 
 app = typer.Typer(
     rich_markup_mode=None, no_args_is_help=True, help="Training schedules (cron) of `retrain serve`."
 )
-
-
-class Output(enum.StrEnum):
-    text = "text"
-    json = "json"
 
 
 def _local(moment: datetime | None, zone: Any) -> str:

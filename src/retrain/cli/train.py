@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from retrain.cli.common import Output
 from retrain.cli.exits import exits
 
 if TYPE_CHECKING:
@@ -22,11 +23,6 @@ if TYPE_CHECKING:
     from retrain.training.train import TrainOutcome
 
 HEADLINE_METRICS = ("f1", "precision", "recall", "roc_auc", "r2", "skill", "mae", "rmse")
-
-
-class Output(enum.StrEnum):
-    text = "text"
-    json = "json"
 
 
 class Executor(enum.StrEnum):
