@@ -51,20 +51,6 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None) 
     return connect(ClusterSettings(kubeconfig=kubeconfig, context=context, namespace=namespace))
 
 
-def _params(items: list[str]) -> dict[str, str]:
-    from retrain.errors import InvalidInput, Location
-
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput(
-                f"cannot read param {item!r}", location=Location(field="-p"), hint="write it as -p NAME=VALUE"
-            )
-        out[key] = value
-    return out
-
-
 def apply_command(
     directory: Annotated[Path, typer.Argument(help="The tree `retrain cluster render --out DIR` wrote.")],
     force_conflicts: Annotated[
@@ -112,11 +98,16 @@ def start_command(
 ) -> None:
     """Create a v1 PipelineRun of PIPELINE (workspace model-storage bound to --claim); print its name."""
     with exits():
+        from retrain.cli.run import parse_assignments
         from retrain.cluster.pipelineruns import start_run
 
         with connect(kubeconfig, context, namespace) as cluster:
             created = start_run(
-                cluster, pipeline, _params(param or []), claim=claim, service_account=service_account
+                cluster,
+                pipeline,
+                parse_assignments(param or [], flag="-p"),
+                claim=claim,
+                service_account=service_account,
             )
             ns = created["metadata"].get("namespace") or cluster.namespace
         name = created["metadata"]["name"]

@@ -30,25 +30,13 @@ class Section:
 
 
 def read_section(path: Path, key: str) -> Section:
-    import yaml
+    from retrain.yamlfile import read_yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InvalidInput(
-            f"cannot read the configuration file: {err.strerror or err}",
-            location=Location(file=str(path)),
-            hint="pass --config with a readable retrain.yaml (or unset RETRAIN_CONFIG)",
-        ) from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise InvalidInput(
-            f"the configuration file is not valid YAML: {getattr(err, 'problem', None) or err}",
-            location=Location(file=str(path), line=mark.line + 1 if mark else None),
-        ) from None
+    data, root = read_yaml(
+        path,
+        what="configuration file",
+        hint="pass --config with a readable retrain.yaml (or unset RETRAIN_CONFIG)",
+    )
     if data is None:
         return Section(key, None, None, str(path))
     if not isinstance(data, dict):

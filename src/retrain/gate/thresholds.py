@@ -124,25 +124,9 @@ def default_gate(model: str) -> ModelGate:
 
 def load_thresholds(path: Path, model: str) -> ModelGate:
     """`model`'s gate from a YAML file, merged over its defaults; InvalidInput with file:line otherwise."""
-    import yaml
+    from retrain.yamlfile import read_yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InvalidInput(
-            f"cannot read the thresholds file: {err.strerror or err}",
-            location=Location(file=str(path)),
-            hint="pass --thresholds with a readable YAML file",
-        ) from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise InvalidInput(
-            f"the thresholds file is not valid YAML: {getattr(err, 'problem', None) or err}",
-            location=Location(file=str(path), line=mark.line + 1 if mark else None),
-        ) from None
+    data, node = read_yaml(path, what="thresholds file", hint="pass --thresholds with a readable YAML file")
     return parse_thresholds(data if data is not None else {}, model, file=str(path), node=node)
 
 
