@@ -15,13 +15,13 @@ if TYPE_CHECKING:
 
 def open_store(home: Path | None) -> RunStore:
     """Open the run store and mark runs whose engine died as failed (never 'Running' forever)."""
-    from retrain.runs.home import default_home
-    from retrain.runs.store import RunStore
+    from retrain.app.engine import interrupted_note
+    from retrain.app.engine import open_store as opened_store
 
-    store = RunStore(home or default_home())
-    for name in store.recover_interrupted():
-        print(f"note: run {name} was interrupted (its engine stopped); marked Failed", file=sys.stderr)
-    return store
+    opened = opened_store(home)
+    for name in opened.interrupted:
+        print(interrupted_note(name), file=sys.stderr)
+    return opened.store
 
 
 def dump(value: Any, output: str) -> str:

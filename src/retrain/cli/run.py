@@ -63,20 +63,12 @@ def load(files: list[Path]) -> LoadResult:
 
 
 def build_engine(home: Path | None, sandbox: str, *, quiet: bool) -> Engine:
-    from retrain.cli.common import open_store
-    from retrain.engine.engine import Engine
-    from retrain.engine.sandbox import detect_sandbox
+    from retrain.app.engine import build_engine as build
 
-    store = open_store(home)
-    printer = None if quiet else _line_printer()
-    from retrain.catalog import builtin_catalog
+    def note(text: str) -> None:
+        print(text, file=sys.stderr)
 
-    return Engine(
-        store,
-        catalog=builtin_catalog(),
-        sandbox=detect_sandbox(prefer=sandbox),  # type: ignore[arg-type]
-        on_line=printer,
-    )
+    return build(home, sandbox, on_line=None if quiet else _line_printer(), on_note=note)
 
 
 def _line_printer() -> Any:
