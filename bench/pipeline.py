@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import retrain.engine.taskrun as taskrun_module
+from retrain.app.requests import TrainingRequest, local_pipelinerun
 from retrain.catalog import builtin_catalog
 from retrain.engine.engine import Engine
 from retrain.runs.store import RunStore
 from retrain.serving import BackgroundServer, create_app
-from retrain.triggers.requests import TrainingRequest, local_pipelinerun
 
 STEP_SECONDS: list[tuple[str, float]] = []
 _original_run_step = getattr(taskrun_module, "run_step")  # noqa: B009 - patched below, on purpose

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from fixtures.serving_helpers import Served, start
+from retrain.app.requests import TrainingRequest, local_pipelinerun
 from retrain.catalog import builtin_catalog
 from retrain.engine.engine import Engine, RunResult
 from retrain.registry import Registry
 from retrain.runs.store import RunStore
 from retrain.serving import BackgroundServer, create_app
-from retrain.triggers.requests import TrainingRequest, local_pipelinerun
 
 pytestmark = pytest.mark.slow
 FAST = {"retrain.dev/retry-backoff": "initial=0s"}  # the catalog waits 20 s between retries; tests need not

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from retrain.app.requests import TrainingRequest
 from retrain.engine.clock import FakeClock
 from retrain.errors import Conflict
 from retrain.triggers.cron import parse_cron
-from retrain.triggers.requests import TrainingRequest
 from retrain.triggers.schedule_state import JsonStateFile, MemoryState, StateStore
 from retrain.triggers.scheduler import SCHEDULED_TIME_ANNOTATION, Policy, Schedule, Scheduler
 from retrain.triggers.schedules_config import load_schedules

@@ -22,8 +22,8 @@ from retrain.cli.common import Output
 from retrain.cli.exits import EXIT_FAILED, exit_code_for, exits
 
 if TYPE_CHECKING:
+    from retrain.app.requests import TrainingRequest
     from retrain.cluster.client import Cluster
-    from retrain.triggers.requests import TrainingRequest
 
 
 class CancelModeOpt(enum.StrEnum):
@@ -290,11 +290,11 @@ def trigger_on_cluster(req: TrainingRequest, *, claim: str, namespace: str | Non
     "cluster."""
     from dataclasses import replace
 
+    from retrain.app.requests import pipelinerun_for
     from retrain.catalog import builtin_catalog
     from retrain.cluster.client import PIPELINERUN
     from retrain.cluster.pipelineruns import PIPELINE
     from retrain.errors import NotFound
-    from retrain.triggers.requests import pipelinerun_for
 
     req = replace(req, deploy_target="kserve")
     run = pipelinerun_for(req, builtin_catalog().pipeline(req.pipeline), registry_claim=claim)

@@ -82,9 +82,9 @@ def demo_command(
     data_source: str = typer.Option("synthetic", "--data-source", help="synthetic, prometheus or hybrid."),
 ) -> None:
     """Train, gate, deploy and verify both built-in models with the local Tekton engine."""
+    from retrain.app.requests import TrainingRequest
     from retrain.cli.run import build_engine
     from retrain.cli.trigger import print_summary, start_training
-    from retrain.triggers.requests import TrainingRequest
 
     with exits():
         started = time.monotonic()

@@ -12,16 +12,16 @@ import typer
 from retrain.cli.exits import EXIT_FAILED, EXIT_OK, exits
 
 if TYPE_CHECKING:
+    from retrain.app.requests import TrainingRequest
     from retrain.engine.engine import Engine, RunResult
-    from retrain.triggers.requests import TrainingRequest
 
 
 def start_training(
     engine: Engine, req: TrainingRequest, registry: Path, *, show: bool = True
 ) -> tuple[RunResult, dict[str, Any]]:
     """Submit and run the request's pipeline; returns the result and a summary for printing."""
+    from retrain.app.requests import local_pipelinerun
     from retrain.cli.live import execute_with_table
-    from retrain.triggers.requests import local_pipelinerun
 
     pipeline = engine.catalog.pipeline(req.pipeline)
     run, host_dirs = local_pipelinerun(req, pipeline, registry, cwd=Path.cwd())
@@ -101,9 +101,9 @@ def trigger_command(
     detach: bool = typer.Option(False, "--detach", help="With a service: return once the run started."),
 ) -> None:
     """Train MODEL with its built-in pipeline: gate, deploy if blessed, verify, roll back on failure."""
+    from retrain.app.requests import TrainingRequest, check_request
     from retrain.cli.run import build_engine
     from retrain.registry import default_root
-    from retrain.triggers.requests import TrainingRequest, check_request
 
     with exits():
         req = TrainingRequest(

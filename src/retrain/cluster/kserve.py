@@ -488,7 +488,7 @@ def _pod_ready(pod: Mapping[str, Any]) -> bool:
 def kserve_deployer(
     registry: Registry, serving_url: str, inference_service: str, *, environ: Mapping[str, str] | None = None
 ) -> KServeDeployer:
-    """The factory `retrain.serving.deployers.FACTORIES["kserve"]` calls (options from the environment)."""
+    """What `retrain.app.deploy.deployer_for("kserve", ...)` builds (options from the environment)."""
     options = KServeOptions.from_env(environ)
     if serving_url and serving_url.rstrip("/") != LOCAL_DEFAULT_URL and not options.url:
         options = replace(options, url=serving_url)

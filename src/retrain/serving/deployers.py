@@ -11,7 +11,8 @@ The one failure after a promotion is a server that answers and refuses the versi
 bytes do not load, predict raises, ...). Deploy then undoes its promotion, so the registry never names a
 version that the running server cannot serve (a restart would leave the model unserved).
 
-`--target kserve` is `retrain.cluster.kserve.KServeDeployer`, registered in `FACTORIES`.
+`--target kserve` is `retrain.cluster.kserve.KServeDeployer`; `retrain.app.deploy.deployer_for` chooses
+between them (this package never imports the cluster support).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
-from retrain.errors import Conflict, InvalidInput, Location
+from retrain.errors import Conflict
 from retrain.registry import Promotion, Registry
 from retrain.registry.layout import SERVING
 
@@ -312,44 +313,3 @@ class LocalDeployer:
                     messages=(*result.messages, refused, undo),
                 )
         return replace(result, ok=False, messages=(*result.messages, refused, undo))
-
-
-def _kserve(registry: Registry, serving_url: str, inference_service: str) -> Deployer:
-    # The cluster support (the optional `kubernetes` client) is imported only when KServe is the target.
-    from retrain.cluster.kserve import kserve_deployer
-
-    return kserve_deployer(registry, serving_url, inference_service)
-
-
-DeployerFactory = Callable[[Registry, str, str], Deployer]
-
-# target -> factory(registry, serving_url, inference_service).
-FACTORIES: dict[str, DeployerFactory] = {
-    "local": LocalDeployer,
-    "kserve": _kserve,
-}
-
-
-def check_url(url: str, *, option: str) -> str:
-    url = url.strip()
-    if url and not url.startswith(("http://", "https://")):
-        raise InvalidInput(
-            f"{option} must be an http:// or https:// URL, got {url!r}",
-            location=Location(field=option),
-            hint="for example http://127.0.0.1:8080 (where `retrain serve` listens by default)",
-        )
-    return url
-
-
-def deployer_for(
-    target: str, registry: Registry, *, serving_url: str = "", inference_service: str = ""
-) -> Deployer:
-    """The deployer for `target` (`local` or `kserve`); InvalidInput for any other or one not available."""
-    factory = FACTORIES.get(target)
-    if factory is None:
-        raise InvalidInput(
-            f"unknown deploy target {target!r}",
-            location=Location(field="--target"),
-            hint=f"use one of: {', '.join(sorted(FACTORIES))}",
-        )
-    return factory(registry, check_url(serving_url, option="--serving-url"), inference_service.strip())

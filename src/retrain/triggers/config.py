@@ -20,10 +20,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from retrain.app.requests import BUILTIN_GPU, TrainingRequest, Trigger, check_request
 from retrain.errors import InvalidInput, InvalidInputs, Location
 from retrain.tekton.loader import SourceMap
 from retrain.tekton.problems import validation_problems
-from retrain.triggers.requests import BUILTIN_GPU, TrainingRequest, Trigger, check_request
 
 CONFIG_ENV = "RETRAIN_CONFIG"
 SECRET_ENV = {

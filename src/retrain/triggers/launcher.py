@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from retrain.app.requests import TrainingRequest, check_request, local_pipelinerun
 from retrain.engine.engine import Engine, RunResult, Submission
 from retrain.engine.pipelinerun import RunControl
 from retrain.engine.scheduler import StopMode
 from retrain.errors import Conflict, NotFound, TemporaryError
 from retrain.runs.admission import admit
 from retrain.runs.records import FINISHED_STATES, utcnow, with_outcome
-from retrain.triggers.requests import TrainingRequest, check_request, local_pipelinerun
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
+from retrain.app.requests import TrainingRequest
 from retrain.engine.clock import Clock
 from retrain.triggers.cron import CronSchedule
-from retrain.triggers.requests import TrainingRequest
 from retrain.triggers.schedule_state import HISTORY_LIMIT, FireRecordJSON, ScheduleStateJSON, StateStore
 
 log = logging.getLogger(__name__)

@@ -27,10 +27,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
+from retrain.app.requests import TrainingRequest, check_request
 from retrain.drift.yamlsection import Section, read_section, validate
 from retrain.errors import InvalidInput, Location
 from retrain.triggers.cron import parse_cron
-from retrain.triggers.requests import TrainingRequest, check_request
 from retrain.triggers.scheduler import Schedule
 
 DOCS = "docs/schedules.md"

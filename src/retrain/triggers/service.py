@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from retrain.app.requests import TrainingRequest
 from retrain.engine.clock import SystemClock
 from retrain.engine.engine import Engine
 from retrain.errors import InvalidInput, Location, NotFound
@@ -34,7 +35,6 @@ from retrain.triggers.dedupe import DeliveryLog
 from retrain.triggers.github import GitHubHook
 from retrain.triggers.launcher import FinishedHook, HookResult, Launch, Launcher
 from retrain.triggers.limits import Limits, RateLimiter
-from retrain.triggers.requests import TrainingRequest
 
 log = logging.getLogger(__name__)
 

@@ -24,12 +24,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from retrain.app.requests import TrainingRequest
 from retrain.engine.clock import Clock, SystemClock
 from retrain.triggers.config import RetrainConfig, training_request
 from retrain.triggers.cron import CronSchedule, parse_cron
 from retrain.triggers.notify import Notifier, completion_from_run
 from retrain.triggers.notify_config import parse_notifications
-from retrain.triggers.requests import TrainingRequest
 from retrain.triggers.schedule_state import JsonStateFile, default_state_path
 from retrain.triggers.scheduler import Launch, Scheduler
 from retrain.triggers.schedules_config import parse_schedules
