@@ -18,6 +18,7 @@ from retrain.engine import reasons
 from retrain.engine.backoff import NO_BACKOFF, Backoff
 from retrain.engine.clock import Clock, rfc3339
 from retrain.engine.images import entrypoint_argv, known_images
+from retrain.engine.mounts import attempt_dir, write_mounts
 from retrain.engine.params import param_replacements
 from retrain.engine.process import StepLaunch, run_step
 from retrain.engine.sandbox import Mount, Sandbox
@@ -115,7 +116,7 @@ class _Attempt:
 
     def __init__(self, req: TaskRunRequest, env: ExecEnv, retry: int, cancel: CancelSignal) -> None:
         self.req, self.env, self.retry, self.cancel = req, env, retry, cancel
-        self.root = env.run_dir / "taskruns" / req.name / f"attempt-{retry}"
+        self.root = attempt_dir(env.run_dir, req.name, retry)
         self.dirs = {
             "/workspace": self.root / "workspace",
             "/tekton/home": self.root / "home",
@@ -135,6 +136,7 @@ class _Attempt:
             self.workspace_targets[name] = target
             if ws.host is not None:
                 self.mounts.append(Mount(ws.host, target, read_only=ws.read_only))
+        write_mounts(self.root, self.mounts)  # so that reports can show host paths for this try's paths
 
     def visible(self, target: str) -> str:
         """The path the step must be told for a container path under one of the mounts."""
