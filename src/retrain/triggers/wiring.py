@@ -5,7 +5,8 @@ Three functions for `retrain.triggers.service`, each reading its own section of 
 - `service_scheduler(config, launch, serving_url, store=...)`: the `schedules:` section (absent: the two
   weekly jobs) as a `Scheduler` whose requests start from the service's own request for the model (the
   `defaults:` and the model's entry), with its state in `<home>/scheduler/state.json`. None when the section
-  is an empty list.
+  is an empty list. `serving_url` may be a function: read when a request is built, since a service started
+  on port 0 knows its URL only once it listens.
 - `service_drift_monitor(config, registry)`: the `drift:` section as a `DriftMonitor` and the cron schedule
   of its checks (None when `enabled: false`). Run `monitor.run(cron.next_after, clock)` as a task and
   append `monitor.metrics_lines()` to /metrics.
@@ -17,6 +18,7 @@ Three functions for `retrain.triggers.service`, each reading its own section of 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -31,7 +33,7 @@ from retrain.triggers.cron import CronSchedule, parse_cron
 from retrain.triggers.notify import Notifier, completion_from_run
 from retrain.triggers.notify_config import parse_notifications
 from retrain.triggers.schedule_state import JsonStateFile, default_state_path
-from retrain.triggers.scheduler import Launch, Scheduler
+from retrain.triggers.scheduler import Launch, LaunchResult, Scheduler
 from retrain.triggers.schedules_config import parse_schedules
 
 log = logging.getLogger(__name__)
@@ -49,13 +51,19 @@ def _file(config: RetrainConfig) -> str:
 def service_scheduler(
     config: RetrainConfig,
     launch: Launch,
-    serving_url: str,
+    serving_url: str | Callable[[], str],
     *,
     store: RunStore,
     clock: Clock | None = None,
 ) -> Scheduler | None:
+    def url() -> str:
+        return serving_url() if callable(serving_url) else serving_url
+
     def base(model: str) -> TrainingRequest:
-        return training_request(config, model, "cron", serving_url=serving_url)
+        return training_request(config, model, "cron", serving_url=url())
+
+    async def fire(req: TrainingRequest) -> LaunchResult:  # the URL as it is when the schedule fires
+        return await launch(dataclasses.replace(req, serving_url=url()))
 
     schedules = parse_schedules(config.schedules, file=_file(config), base=base)
     if not schedules:
@@ -63,7 +71,7 @@ def service_scheduler(
     clock = clock or SystemClock()
     return Scheduler(
         schedules,
-        launch,
+        fire if callable(serving_url) else launch,
         clock,
         JsonStateFile(default_state_path(store.home)),
         runs=StoreRunControl(store),
