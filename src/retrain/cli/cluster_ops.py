@@ -98,7 +98,7 @@ def start_command(
 ) -> None:
     """Create a v1 PipelineRun of PIPELINE (workspace model-storage bound to --claim); print its name."""
     with exits():
-        from retrain.cli.run import parse_assignments
+        from retrain.cli.common import parse_assignments
         from retrain.cluster.pipelineruns import start_run
 
         with connect(kubeconfig, context, namespace) as cluster:

@@ -83,7 +83,7 @@ def demo_command(
 ) -> None:
     """Train, gate, deploy and verify both built-in models with the local Tekton engine."""
     from retrain.app.requests import TrainingRequest
-    from retrain.cli.run import build_engine
+    from retrain.cli.common import build_engine
     from retrain.cli.trigger import print_summary, start_training
 
     with exits():

@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
-from retrain.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, exits
+from retrain.cli.common import build_engine, execute_and_report, parse_assignments
+from retrain.cli.exits import exits
 
 if TYPE_CHECKING:
-    from retrain.engine.engine import Engine, RunResult, Submission
     from retrain.tekton.loader import LoadResult
     from retrain.tekton.model import ParamValue, PipelineSpec
-
-
-def parse_assignments(items: list[str], *, flag: str) -> dict[str, str]:
-    from retrain.errors import InvalidInput, Location
-
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput(
-                f"cannot read {item!r}", location=Location(field=flag), hint=f"write it as {flag} NAME=VALUE"
-            )
-        out[key] = value
-    return out
 
 
 def typed_params(raw: dict[str, str], spec: PipelineSpec) -> dict[str, ParamValue]:
@@ -60,69 +44,6 @@ def load(files: list[Path]) -> LoadResult:
     if problems:
         raise InvalidInputs(problems)
     return loaded
-
-
-def build_engine(home: Path | None, sandbox: str, *, quiet: bool) -> Engine:
-    from retrain.app.engine import build_engine as build
-
-    def note(text: str) -> None:
-        print(text, file=sys.stderr)
-
-    return build(home, sandbox, on_line=None if quiet else _line_printer(), on_note=note)
-
-
-def _line_printer() -> Any:
-    def emit(taskrun: str, step: str, line: str) -> None:
-        sys.stdout.write(f"[{taskrun}/{step}] {line}\n")
-        sys.stdout.flush()
-
-    return emit
-
-
-async def _execute_all(engine: Engine, submissions: list[Submission]) -> list[RunResult]:
-    from retrain.engine.pipelinerun import RunControl
-
-    loop = asyncio.get_running_loop()
-    results: list[RunResult] = []
-    for sub in submissions:
-        control = RunControl()
-        presses = 0
-
-        def on_interrupt(control: RunControl = control, name: str = sub.name) -> None:
-            nonlocal presses
-            presses += 1
-            # First Ctrl-C: graceful (running tasks are cancelled, finally runs); second: cancel everything.
-            control.local_mode = "CancelledRunFinally" if presses == 1 else "Cancelled"
-            control.local.set()
-            print(
-                f"\n{name}: cancelling ({control.local_mode}); Ctrl-C again cancels finally tasks too",
-                file=sys.stderr,
-            )
-
-        loop.add_signal_handler(signal.SIGINT, on_interrupt)
-        loop.add_signal_handler(signal.SIGTERM, on_interrupt)
-        try:
-            print(f"{sub.kind} {sub.name} started", file=sys.stderr)
-            results.append(await engine.execute(sub, control))
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
-            loop.remove_signal_handler(signal.SIGTERM)
-    return results
-
-
-def execute_and_report(engine: Engine, submissions: list[Submission]) -> int:
-    """Run the submissions one after another; print each outcome; the exit code for all of them."""
-    results = asyncio.run(_execute_all(engine, submissions))
-    code = EXIT_OK
-    for result in results:
-        mark = "Succeeded=True" if result.succeeded else f"Succeeded={result.status}"
-        print(
-            f"{result.kind} {result.name}: {mark} reason={result.reason}: {result.message}", file=sys.stderr
-        )
-        if not result.succeeded:
-            cancelled = result.reason in ("Cancelled", "TaskRunCancelled")
-            code = EXIT_INTERRUPTED if cancelled and code == EXIT_OK else EXIT_FAILED
-    return code
 
 
 def run_command(

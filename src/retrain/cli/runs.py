@@ -40,7 +40,7 @@ def list_runs(
     home: Path | None = HOME,
 ) -> None:
     """Runs, newest first."""
-    from retrain.cli.run import parse_assignments
+    from retrain.cli.common import parse_assignments
 
     with exits():
         store = open_store(home)
@@ -107,19 +107,30 @@ def show(
 def logs(
     name: str = typer.Argument(..., help="Run name."),
     follow: bool = typer.Option(False, "-f", "--follow", help="Keep following until the run ends."),
+    task: str | None = typer.Option(None, "--task", help="Only this pipeline task (or TaskRun)."),
+    step: str | None = typer.Option(None, "--step", help="Only this step."),
     home: Path | None = HOME,
 ) -> None:
-    """Step logs of a run, prefixed [taskrun/step]."""
-    from retrain.runs.logs import follow_run, read_logs
+    """Step logs of a run, prefixed [task/step]."""
+    from retrain.app.runs import LogsRequest, log_sources_of, source_lines
+    from retrain.runs.logs import follow as follow_logs
 
     with exits():
         store = open_store(home)
-        store.get_run(name)  # NotFound with a suggestion
+        request = LogsRequest(run=name, task=task, step=step)
+        sources = log_sources_of(store, request)  # NotFound (with a suggestion) for an unknown run/task/step
         if follow:
-            asyncio.run(follow_run(store, name, lambda line: print(line, flush=True)))
+            asyncio.run(
+                follow_logs(
+                    lambda: log_sources_of(store, request, strict=False),
+                    lambda: store.get_run(name).finished,
+                    lambda line: print(line, flush=True),
+                )
+            )
             return
-        for taskrun, step, line in read_logs(store, name):
-            print(f"[{taskrun}/{step}] {line}")
+        for source in sources:
+            for line in source_lines(source):
+                print(f"[{source.taskrun}/{source.step}] {line}")
 
 
 @app.command("cancel")
@@ -149,7 +160,7 @@ def rerun(
     home: Path | None = HOME,
 ) -> None:
     """Run NAME again as a new run; with --from-failed only its failed (and not-run) tasks run again."""
-    from retrain.cli.run import build_engine, execute_and_report
+    from retrain.cli.common import build_engine, execute_and_report
     from retrain.engine.rerun import prepare_rerun
 
     with exits():

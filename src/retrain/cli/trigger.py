@@ -4,69 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from retrain.cli.exits import EXIT_FAILED, EXIT_OK, exits
+from retrain.cli.common import Output
+from retrain.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, exits
+from retrain.console.summary import print_summary
 
 if TYPE_CHECKING:
     from retrain.app.requests import TrainingRequest
-    from retrain.engine.engine import Engine, RunResult
+    from retrain.app.trigger import RunFacts, TrainingSummary, TriggerRequest
+    from retrain.engine.engine import Engine
 
 
-def start_training(
-    engine: Engine, req: TrainingRequest, registry: Path, *, show: bool = True
-) -> tuple[RunResult, dict[str, Any]]:
-    """Submit and run the request's pipeline; returns the result and a summary for printing."""
-    from retrain.app.requests import local_pipelinerun
-    from retrain.cli.live import execute_with_table
+def run_locally(engine: Engine, request: TriggerRequest) -> TrainingSummary:
+    """Submit and run the request's pipeline with a live task table; the truth about it afterwards."""
+    from retrain.app.trigger import start, summarize
+    from retrain.console.live import execute_with_table
 
-    pipeline = engine.catalog.pipeline(req.pipeline)
-    run, host_dirs = local_pipelinerun(req, pipeline, registry, cwd=Path.cwd())
-    sub = engine.submit(run, host_dirs=host_dirs)
-    print(f"PipelineRun {sub.name} started ({req.pipeline}, model {req.model})", file=sys.stderr)
-    result, table = asyncio.run(execute_with_table(engine, sub))
-    return result, summarize(result, table, registry, req.model)
+    sub = start(engine, request)
+    print(f"PipelineRun {sub.name} started ({request.training.pipeline}, model {request.training.model})")
+    asyncio.run(execute_with_table(engine, sub))
+    return summarize(engine.store, request.registry, sub.name)
 
 
-def summarize(result: RunResult, table: Any, registry: Path, model: str) -> dict[str, Any]:
-    from retrain.registry import Registry
-
-    version = next(
-        (r["value"] for r in result.status_doc.get("results", []) if r["name"] == "model-version"), None
+def exit_code(summary: TrainingSummary) -> int:
+    """0: the new version serves (or was promoted, registry only); 6: the gate rejected it; 1: otherwise."""
+    if summary.ok:
+        return EXIT_OK
+    return (
+        EXIT_REJECTED if summary.outcome == "rejected" and summary.run_state == "Succeeded" else EXIT_FAILED
     )
-    verdict = next((r["value"] for r in result.status_doc.get("results", []) if r["name"] == "verdict"), None)
-    serving = Registry(registry).aliases(model).get("serving") if (registry / model).is_dir() else None
-    return {
-        "run": result.name,
-        "status": result.reason,
-        "message": result.message,
-        "tasks": [
-            {"task": r.task, "state": r.state, "duration": r.duration, "reason": r.reason}
-            for r in table.rows.values()
-        ],
-        "version": version,
-        "verdict": verdict,
-        "serving_version": serving,
-        "serves": version is not None and str(serving) == str(version),
-    }
-
-
-def print_summary(summary: dict[str, Any]) -> None:
-    from retrain.cli.common import print_table
-
-    print(f"\nPipelineRun {summary['run']}: {summary['status']} - {summary['message']}")
-    print_table(
-        ("TASK", "OUTCOME", "DURATION", "REASON"),
-        [(t["task"], t["state"], t["duration"], t["reason"]) for t in summary["tasks"]],
-    )
-    if summary["version"] is None:
-        print("no new version was registered")
-        return
-    serves = "now serves" if summary["serves"] else f"does not serve (serving: {summary['serving_version']})"
-    print(f"new version {summary['version']} (gate: {summary['verdict'] or '-'}) {serves}")
 
 
 def trigger_command(
@@ -77,7 +48,16 @@ def trigger_command(
     inference_service: str | None = typer.Option(None, "--inference-service", help="Serving name (custom)."),
     gpu: bool | None = typer.Option(None, "--gpu/--cpu", help="Pick the GPU or CPU pipeline."),
     no_health_check: bool = typer.Option(False, "--no-health-check", help="Only load checks before deploy."),
-    serving_url: str = typer.Option("http://127.0.0.1:8080", "--serving-url", help="Inference endpoint."),
+    serving_url: str | None = typer.Option(
+        None,
+        "--serving-url",
+        help="Inference endpoint to deploy to and check. Default: the `retrain serve` recorded in "
+        "RETRAIN_HOME; with none running, the version is promoted in the registry only.",
+        show_default=False,
+    ),
+    registry_only: bool = typer.Option(
+        False, "--registry-only", help="Promote in the registry only: tell no server, run no live check."
+    ),
     prometheus_url: str = typer.Option("", "--prometheus-url", envvar="PROMETHEUS_URL"),
     registry: Path | None = typer.Option(
         None, "--registry", envvar="RETRAIN_REGISTRY", help="Registry root."
@@ -99,13 +79,27 @@ def trigger_command(
     local: bool = typer.Option(False, "--local", help="Run in this process even when a service answers."),
     token: str | None = typer.Option(None, "--token", envvar="RETRAIN_API_TOKEN", help="The API's token."),
     detach: bool = typer.Option(False, "--detach", help="With a service: return once the run started."),
+    output: Output = typer.Option(Output.text, "--output", "-o", help="The closing summary's format."),
 ) -> None:
-    """Train MODEL with its built-in pipeline: gate, deploy if blessed, verify, roll back on failure."""
-    from retrain.app.requests import TrainingRequest, check_request
-    from retrain.cli.run import build_engine
+    """Train MODEL with its built-in pipeline: gate, deploy if blessed, verify, roll back on failure.
+
+    Exit status: 0 the new version serves (or, registry only, was promoted); 6 the gate rejected it (the
+    serving version is unchanged); 1 anything else failed (the summary says what and why); 2 bad input."""
+    from retrain.app.engine import build_engine
+    from retrain.app.requests import TrainingRequest
+    from retrain.app.serving import resolve_serving_url
+    from retrain.app.trigger import TriggerRequest, preflight
     from retrain.registry import default_root
 
     with exits():
+        if registry_only and serving_url:
+            from retrain.errors import InvalidInput, Location
+
+            raise InvalidInput(
+                "--registry-only and --serving-url contradict each other",
+                location=Location(field="--registry-only"),
+                hint="drop one of them",
+            )
         req = TrainingRequest(
             model=model,
             training_hours=training_hours,
@@ -114,29 +108,47 @@ def trigger_command(
             inference_service=inference_service,
             gpu=gpu,
             health_check=not no_health_check,
-            serving_url=serving_url,
             prometheus_url=prometheus_url,
         )
-        check_request(req)
+        preflight(req, Path.cwd())
         if cluster:
-            from retrain.cli.cluster_ops import trigger_on_cluster
-
-            trigger_on_cluster(req, claim=claim, namespace=namespace, confirm=not yes)
-            raise typer.Exit(EXIT_OK)
+            raise typer.Exit(trigger_on_cluster(req, claim=claim, namespace=namespace, confirm=not yes))
         url = None if local else service_url(service, explicit_dirs=registry is not None or home is not None)
         if url is not None:
             raise typer.Exit(trigger_via_service(url, token, req, confirm=not yes, detach=detach))
         root = (registry or default_root()).resolve()
+        choice = resolve_serving_url("" if registry_only else serving_url, home)
         print(
             f"model: {model}\npipeline: {req.pipeline}\ntraining window: {training_hours} h\n"
-            f"data source: {data_source}\nregistry: {root}\nserving: {serving_url}"
+            f"data source: {data_source}\nregistry: {root}\nserving: {choice.detail}"
         )
         if not yes and not typer.confirm("Start training?", default=True):
             raise typer.Exit(EXIT_FAILED)
-        engine = build_engine(home, "auto", quiet=True)
-        result, summary = start_training(engine, req, root)
-        print_summary(summary)
-        raise typer.Exit(EXIT_OK if result.succeeded else EXIT_FAILED)
+
+        def note(text: str) -> None:
+            print(text, file=sys.stderr)
+
+        engine = build_engine(home, "auto", on_note=note)
+        request = TriggerRequest(replace(req, serving_url=choice.url), root, Path.cwd())
+        summary = run_locally(engine, request)
+        print_summary(summary, as_json=output is Output.json)
+        raise typer.Exit(exit_code(summary))
+
+
+def trigger_on_cluster(req: TrainingRequest, *, claim: str, namespace: str | None, confirm: bool) -> int:
+    """Create the request's PipelineRun on the kubeconfig's cluster (deploy target kserve)."""
+    from retrain.app.cluster_trigger import plan_on_cluster, start_on_cluster
+
+    plan = plan_on_cluster(req, claim=claim, namespace=namespace)
+    print(
+        f"model: {req.model}\npipeline: {req.pipeline}\ntraining window: {req.training_hours} h\n"
+        f"data source: {req.data_source}\ncluster: {plan.host} namespace {plan.namespace}\nclaim: {claim}"
+    )
+    if confirm and not typer.confirm("Start training?", default=True):
+        return EXIT_FAILED
+    name = start_on_cluster(plan)
+    print(f"PipelineRun {name} started on the cluster (follow: retrain cluster logs {name} -f)")
+    return EXIT_OK
 
 
 def service_url(explicit: str | None, *, explicit_dirs: bool) -> str | None:
@@ -169,7 +181,8 @@ def trigger_via_service(
     """Start the run in the service (POST /api/v1/runs) and follow it there; the exit code."""
     import time
 
-    from retrain.api.client import ServiceClient, finished, result_of, task_states
+    from retrain.api.client import ServiceClient, finished, task_states
+    from retrain.app.trigger import conclude
 
     print(
         f"model: {req.model}\npipeline: {req.pipeline}\ntraining window: {req.training_hours} h\n"
@@ -209,24 +222,53 @@ def trigger_via_service(
             if finished(doc):
                 break
             time.sleep(0.5)
-        condition = doc["status"]["conditions"][0]
-        version = result_of(doc, "model-version")
         serving = next((m["serving"] for m in client.models() if m["name"] == req.model), None)
     finally:
         client.close()
-    print_summary(
-        {
-            "run": name,
-            "status": condition.get("reason"),
-            "message": condition.get("message"),
-            "tasks": [{"task": t, **row} for t, row in tasks.items()],
-            "version": version,
-            "verdict": result_of(doc, "verdict"),
-            "serving_version": serving,
-            "serves": version is not None and str(serving) == str(version),
-        }
+    summary = conclude(_facts_from_service(url, name, req, doc, tasks, serving))
+    print_summary(summary)
+    return exit_code(summary)
+
+
+def _facts_from_service(
+    url: str, name: str, req: TrainingRequest, doc: dict[str, Any], tasks: dict[str, Any], serving: Any
+) -> RunFacts:
+    """What the service says about a finished run, and what its endpoint answers now."""
+    from retrain.api.client import result_of
+    from retrain.app.serving import live_version
+    from retrain.app.trigger import RunFacts, TaskOutcome
+
+    condition = doc["status"]["conditions"][0]
+    params = {p["name"]: str(p.get("value", "")) for p in doc.get("spec", {}).get("params", [])}
+    served_at = params.get("serving-url", "")
+    version = result_of(doc, "model-version")
+    state = "Succeeded" if condition.get("status") == "True" else "Failed"
+    return RunFacts(
+        run=name,
+        model=req.model,
+        run_state="Cancelled" if "Cancel" in str(condition.get("reason")) else state,
+        condition={k: str(v) for k, v in condition.items()},
+        tasks=tuple(
+            TaskOutcome(task, row["state"], row.get("reason", ""), _seconds(row.get("duration", "-")))
+            for task, row in tasks.items()
+        ),
+        version=int(version) if version and version.isdigit() else None,
+        verdict=result_of(doc, "verdict"),
+        serving_url=served_at,
+        registry=f"the registry of the service at {url}",
+        registry_serving=serving if isinstance(serving, int) else None,
+        live=live_version(served_at, params.get("inference-service-name") or req.model)
+        if served_at
+        else None,
+        failure=None,
     )
-    return EXIT_OK if condition.get("status") == "True" else EXIT_FAILED
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        return float(text.rstrip("s"))
+    except ValueError:
+        return None
 
 
 def register(app: typer.Typer) -> None:
