@@ -120,8 +120,10 @@ def test_malformed_payloads_and_credentials(tmp_path: Path) -> None:
                 assert words in answer.json()["reason"], answer.json()
             no_token = await p.alert(alert_payload(alert(ANOMALY)), token=None)
             wrong = await p.alert(alert_payload(alert(ANOMALY)), token="nope")
-            assert no_token.status_code == wrong.status_code == 401
+            assert no_token.status_code == 401
+            assert wrong.status_code == 403
             assert AM_TOKEN not in wrong.text
+            assert "nope" not in wrong.text
             assert no_token.headers["www-authenticate"].startswith("Bearer")
             assert p.runs() == []
 

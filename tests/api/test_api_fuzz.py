@@ -37,6 +37,10 @@ SETTINGS = settings(
 TEXT = st.text(alphabet=string.printable, max_size=30)
 SEGMENT = "".join(c for c in string.ascii_letters + string.digits + string.punctuation if c not in "/?#%")
 HEADER = st.text(alphabet=string.ascii_letters + string.digits + "-_=.;/ ", max_size=40)
+# Mostly JSON, as the receivers read; sometimes another type or none (415).
+CONTENT_TYPES = st.sampled_from(
+    ["application/json", "application/json", "application/json; charset=utf-8", "text/plain", ""]
+)
 JSON: st.SearchStrategy[Any] = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
@@ -100,15 +104,16 @@ def test_github_receiver(tmp_path: Path) -> None:
             delivery=deliveries,
             signed=st.booleans(),
             raw=st.binary(max_size=64),
+            content_type=CONTENT_TYPES,
         )
-        def one(payload: Any, event: str, delivery: str, signed: bool, raw: bytes) -> None:
+        def one(payload: Any, event: str, delivery: str, signed: bool, raw: bytes, content_type: str) -> None:
             body = json.dumps(payload).encode() if payload is not None else raw
-            headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery}
+            headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "Content-Type": content_type}
             headers["X-Hub-Signature-256"] = github_signature(SECRET if signed else "guess", body)
             seen.add(honest(p, loop, lambda: p.client.post("/hooks/github", content=body, headers=headers)))
 
         one()
-        assert {200, 202, 400, 401} <= seen, seen  # the fuzzing reached every kind of answer
+        assert {200, 202, 400, 401, 415} <= seen, seen  # the fuzzing reached every kind of answer
 
     run_with_platform(tmp_path, check)
 
@@ -173,15 +178,20 @@ def test_api_routes_methods_and_queries(tmp_path: Path) -> None:
             path=paths,
             method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD"]),
             query=st.lists(st.tuples(TEXT, TEXT), max_size=3),
+            content_type=CONTENT_TYPES,
         )
         def one(
-            body: bytes, path: str, method: str, query: list[tuple[str, str | int | float | bool | None]]
+            body: bytes,
+            path: str,
+            method: str,
+            query: list[tuple[str, str | int | float | bool | None]],
+            content_type: str,
         ) -> None:
             if method == "HEAD":
                 answer = loop.run_until_complete(p.client.head(path, params=query))
                 assert answer.status_code < 500
                 return
-            headers = {"Authorization": f"Bearer {TOKEN}"}
+            headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": content_type}
             seen.add(
                 honest(
                     p,

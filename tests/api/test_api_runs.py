@@ -121,7 +121,8 @@ def test_cancel_a_run(tmp_path: Path) -> None:
 def test_bearer_auth(tmp_path: Path) -> None:
     async def go() -> None:
         async with platform(tmp_path) as p:
-            for token, status in ((None, 401), ("wrong", 401), (TOKEN + "x", 401)):
+            # None: 401 (no credential); a wrong one: 403 (a credential, refused).
+            for token, status in ((None, 401), ("wrong", 403), (TOKEN + "x", 403)):
                 answer = await p.start({"model": ANOMALY}, token=token)
                 assert answer.status_code == status, answer.text
                 conforms(answer, "/api/v1/runs", "post")

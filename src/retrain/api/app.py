@@ -1,9 +1,10 @@
 """The ASGI app for /api/v1 and /hooks: routing, limits, credentials, and honest answers.
 
-Each request goes through the same gates in the same order: route (404/405), rate limit (429), body size
-(413), credentials (401/403), parsing (400), and only then the service acts (202 started or queued, 200
-ignored, 409 refused by the concurrency policy, 503 while shutting down). Errors become statuses in
-`retrain.api.errors` only.
+Each request goes through the same gates in the same order: route (404/405), rate limit (429), credentials
+(401 without, 403 wrong), content type (415: bodies are JSON), body size (413) and read timeout (408),
+parsing (400), and only then the service acts (202 started or queued, 200 ignored, 409 refused by the
+concurrency policy, 503 while shutting down). GitHub's signature covers the body, so it is checked after the
+body is read. Errors become answers in `retrain.api.errors` only.
 """
 
 from __future__ import annotations
@@ -13,20 +14,25 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+import orjson
+
 from retrain import __version__
 from retrain.api import views
 from retrain.api.auth import check_bearer, check_github_signature
-from retrain.api.errors import (
-    OUTCOME_STATUS,
-    MethodNotAllowed,
-    RateLimited,
-    error_answer,
-    internal_error,
-)
-from retrain.api.http import Receive, Request, Scope, Send, parse_json, send_json
+from retrain.api.errors import OUTCOME_STATUS, MethodNotAllowed, RateLimited, error_answer, internal_error
+from retrain.api.http import Request
 from retrain.api.openapi import openapi_document
 from retrain.api.protocol import Backend, Credentials, HookReply, Limiter
 from retrain.api.schemas import CancelBody, RunBody, parse_body
+from retrain.asgi import (
+    DEFAULT_READ_TIMEOUT_S,
+    Receive,
+    Scope,
+    Send,
+    parse_json,
+    require_json,
+    send_answer,
+)
 from retrain.errors import InvalidInput, NotFound, RetrainError
 
 log = logging.getLogger(__name__)
@@ -35,11 +41,26 @@ Answer = tuple[int, Any]
 Handler = Callable[[Request, list[str]], Awaitable[Answer]]
 
 
+_JSON_HINT = "send the body as JSON with the header 'Content-Type: application/json'"
+_GITHUB_HINT = (
+    "set the webhook's 'Content type' to application/json in GitHub's settings "
+    "(application/x-www-form-urlencoded is read too)"
+)
+
+
 class ApiApp:
-    def __init__(self, backend: Backend, *, credentials: Credentials, limiter: Limiter) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        credentials: Credentials,
+        limiter: Limiter,
+        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+    ) -> None:
         self.backend = backend
         self.credentials = credentials
         self.limiter = limiter
+        self.read_timeout_s = read_timeout_s
         self._openapi = openapi_document()
         # (method, path pattern, receiver for limits, handler); "{}" matches one path segment.
         self._routes: list[tuple[str, tuple[str, ...], str, Handler]] = [
@@ -74,7 +95,8 @@ class ApiApp:
         except Exception as err:  # a bug of ours: logged, answered 500 without details
             log.exception("api: %s %s failed", scope.get("method"), scope.get("path"))
             status, body = internal_error(err)
-        await send_json(send, status, body, headers)
+        headers.append((b"cache-control", b"no-store"))
+        await send_answer(send, status, orjson.dumps(body), headers)
 
     def _match(self, req: Request) -> tuple[Handler, list[str], str]:
         parts = tuple(p for p in req.path.split("/") if p)
@@ -121,7 +143,8 @@ class ApiApp:
 
     async def _start_run(self, req: Request, args: list[str]) -> Answer:
         check_bearer(req.headers, self.credentials.api_token, what="the API", env="RETRAIN_API_TOKEN")
-        body = await req.body(self.limiter.body_limit("api"))
+        require_json(req.headers.get("content-type"), what="POST /api/v1/runs", hint=_JSON_HINT)
+        body = await self._body(req, "api")
         spec = parse_body(RunBody, parse_json(body, what="POST /api/v1/runs"), what="POST /api/v1/runs")
         launch = await self.backend.start_run(
             model=spec.model,
@@ -137,15 +160,20 @@ class ApiApp:
 
     async def _cancel_run(self, req: Request, args: list[str]) -> Answer:
         check_bearer(req.headers, self.credentials.api_token, what="the API", env="RETRAIN_API_TOKEN")
-        body = await req.body(self.limiter.body_limit("api"))
+        body = await self._body(req, "api")
         what = f"POST /api/v1/runs/{args[0]}/cancel"
-        mode = parse_body(CancelBody, parse_json(body, what=what), what=what).mode if body.strip() else None
+        mode = None
+        if body.strip():  # the body is optional; when there is one, it is JSON
+            require_json(req.headers.get("content-type"), what=what, hint=_JSON_HINT)
+            mode = parse_body(CancelBody, parse_json(body, what=what), what=what).mode
         self.backend.store.request_cancel(args[0], mode or "Cancelled")
         reason = f"{mode or 'Cancelled'} requested; the run stops within a second or two"
         return 202, {"status": "cancelling", "run": args[0], "reason": reason}
 
     async def _github(self, req: Request, args: list[str]) -> Answer:
-        body = await req.body(self.limiter.body_limit("github"))
+        if not _form(req):
+            require_json(req.headers.get("content-type"), what="the GitHub webhook", hint=_GITHUB_HINT)
+        body = await self._body(req, "github")
         check_github_signature(req.headers, body, self.credentials.github_secret)
         event = req.headers.get("x-github-event", "").strip()
         if not event:
@@ -162,14 +190,27 @@ class ApiApp:
                 what="the Alertmanager webhook",
                 env="RETRAIN_ALERTMANAGER_TOKEN",
             )
-        body = await req.body(self.limiter.body_limit("alertmanager"))
+        require_json(
+            req.headers.get("content-type"),
+            what="the Alertmanager webhook",
+            hint="Alertmanager sends it; other senders must set 'Content-Type: application/json'",
+        )
+        body = await self._body(req, "alertmanager")
         reply = await self.backend.alertmanager_event(parse_json(body, what="Alertmanager webhook"))
         return hook_answer(reply)
+
+    async def _body(self, req: Request, receiver: str) -> bytes:
+        return await req.body(self.limiter.body_limit(receiver), self.read_timeout_s)
+
+
+def _form(req: Request) -> bool:
+    media = req.headers.get("content-type", "").partition(";")[0].strip().lower()
+    return media == "application/x-www-form-urlencoded"
 
 
 def _github_payload(req: Request, body: bytes) -> Any:
     """GitHub sends JSON, or `payload=<json>` when the webhook's content type is form-encoded."""
-    if req.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+    if _form(req):
         try:
             form = parse_qs(body.decode("utf-8"), strict_parsing=True)
         except (UnicodeDecodeError, ValueError):
@@ -196,6 +237,13 @@ def hook_answer(reply: HookReply) -> Answer:
     return status, {"status": word, "run": first.run, "reason": reply.reason, "runs": runs}
 
 
-def create_api(backend: Backend, *, credentials: Credentials, limiter: Limiter) -> ApiApp:
-    """The /api/v1 and /hooks app over a backend (the service)."""
-    return ApiApp(backend, credentials=credentials, limiter=limiter)
+def create_api(
+    backend: Backend,
+    *,
+    credentials: Credentials,
+    limiter: Limiter,
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+) -> ApiApp:
+    """The /api/v1 and /hooks app over a backend (the service); `read_timeout_s` is the configuration's
+    `server.read_timeout_s` (how long a request body may stall before the answer is 408)."""
+    return ApiApp(backend, credentials=credentials, limiter=limiter, read_timeout_s=read_timeout_s)

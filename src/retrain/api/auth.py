@@ -1,4 +1,5 @@
-"""Credentials: bearer tokens for the API (and Alertmanager), GitHub's HMAC signature for its webhook.
+"""Credentials: GitHub's HMAC signature for its webhook; bearer tokens (the API, Alertmanager, the inference
+server's repository endpoints) are checked by `retrain.asgi.check_bearer`, re-exported here.
 
 Every comparison is constant-time (`hmac.compare_digest`), so response timing says nothing about how much of
 a guess was right. Secrets are never logged or echoed.
@@ -10,31 +11,12 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from retrain.api.errors import Forbidden, Unauthorized
+from retrain.asgi import Forbidden, Unauthorized, check_bearer
+
+__all__ = ["check_bearer", "check_github_signature", "github_signature"]
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 _SIGNATURE_PREFIX = "sha256="
-
-
-def check_bearer(headers: Mapping[str, str], token: str | None, *, what: str, env: str) -> None:
-    """The `Authorization: Bearer TOKEN` header must carry `token`; with no token configured, refuse all."""
-    if not token:
-        raise Forbidden(
-            f"{what} is closed: no token is configured", hint=f"set {env} (or the config file) and restart"
-        )
-    header = headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    if not header:
-        raise Unauthorized(
-            f"{what} needs a bearer token", hint="send the header 'Authorization: Bearer <token>'"
-        )
-    if scheme.lower() != "bearer" or not given.strip():
-        raise Unauthorized(
-            f"{what} needs a bearer token, not a {scheme or 'malformed'} credential",
-            hint="send the header 'Authorization: Bearer <token>'",
-        )
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise Unauthorized(f"{what}: the bearer token is not valid")
 
 
 def github_signature(secret: str, body: bytes) -> str:

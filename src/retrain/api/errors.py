@@ -1,4 +1,5 @@
-"""The one place where errors become HTTP statuses and JSON answers for /api/v1 and /hooks.
+"""Where errors become JSON answers for /api/v1 and /hooks: the statuses of `retrain.asgi` (shared with the
+inference server) plus the API's own 429.
 
 Every answer, good or bad, has the same body shape: `{"status": WORD, "run": NAME or null, "reason": TEXT}`
 (hook answers add `runs` when one event started several). Bad input is never a 500: only a fault of ours is.
@@ -8,52 +9,58 @@ from __future__ import annotations
 
 from typing import Any
 
+from retrain.asgi import (
+    STATUSES,
+    Forbidden,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unauthorized,
+    UnsupportedMediaType,
+    error_headers,
+)
 from retrain.errors import Conflict, InvalidInput, NotFound, RetrainError, TemporaryError
 
-
-class Unauthorized(RetrainError):
-    """No credentials, or wrong ones (a missing bearer token, a bad webhook signature): 401."""
-
-
-class Forbidden(RetrainError):
-    """The receiver is closed to everyone (no token or secret configured for it): 403."""
-
-
-class PayloadTooLarge(InvalidInput):
-    """The body is larger than the receiver reads: 413."""
+__all__ = [
+    "Forbidden",
+    "MethodNotAllowed",
+    "PayloadTooLarge",
+    "RateLimited",
+    "RequestTimeout",
+    "Unauthorized",
+    "UnsupportedMediaType",
+]
 
 
 class RateLimited(TemporaryError):
     """The client sent more than its share: 429 with Retry-After."""
 
 
-class MethodNotAllowed(InvalidInput):
-    def __init__(self, method: str, path: str, allowed: tuple[str, ...]) -> None:
-        super().__init__(f"{method} is not allowed on {path}", hint=f"use {' or '.join(allowed)}")
-        self.allowed = allowed
-
-
-# (status, word) in lookup order: subclasses before their bases.
-_STATUSES: tuple[tuple[type[RetrainError], int, str], ...] = (
-    (PayloadTooLarge, 413, "too-large"),
-    (MethodNotAllowed, 405, "method-not-allowed"),
-    (InvalidInput, 400, "invalid"),
-    (Unauthorized, 401, "unauthorized"),
-    (Forbidden, 403, "forbidden"),
-    (NotFound, 404, "not-found"),
-    (Conflict, 409, "refused"),
-    (RateLimited, 429, "rate-limited"),
-    (TemporaryError, 503, "unavailable"),
-)
+# The word each status stands for in the answer's `status` field.
+_WORDS = {
+    413: "too-large",
+    408: "timeout",
+    415: "unsupported-media-type",
+    405: "method-not-allowed",
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    409: "refused",
+    429: "rate-limited",
+    503: "unavailable",
+}
+# retrain.asgi's statuses, with the API's own 429 before its base (TemporaryError: 503).
+_STATUSES: tuple[tuple[type[RetrainError], int], ...] = ((RateLimited, 429), *STATUSES)
 
 # The answers of the receivers: what the launcher decided, as HTTP.
 OUTCOME_STATUS = {"started": 202, "queued": 202, "refused": 409, "ignored": 200}
 
 
 def status_for(error: RetrainError) -> tuple[int, str]:
-    for kind, status, word in _STATUSES:
+    for kind, status in _STATUSES:
         if isinstance(error, kind):
-            return status, word
+            return status, _WORDS[status]
     return 500, "error"
 
 
@@ -61,15 +68,7 @@ def error_answer(error: RetrainError) -> tuple[int, dict[str, Any], list[tuple[b
     """Status, body and extra headers for an error."""
     status, word = status_for(error)
     body: dict[str, Any] = {"status": word, "run": None, "reason": str(error)}
-    headers: list[tuple[bytes, bytes]] = []
-    if isinstance(error, TemporaryError):
-        retry = max(1, round(error.retry_after_s))
-        headers.append((b"retry-after", str(retry).encode()))
-    if isinstance(error, Unauthorized):
-        headers.append((b"www-authenticate", b'Bearer realm="retrain"'))
-    if isinstance(error, MethodNotAllowed):
-        headers.append((b"allow", ", ".join(error.allowed).encode()))
-    return status, body, headers
+    return status, body, error_headers(error)
 
 
 def internal_error(error: Exception) -> tuple[int, dict[str, Any]]:
@@ -85,8 +84,12 @@ def error_from_answer(status: int, body: object) -> RetrainError:
         return Unauthorized(text, hint="pass --token or set RETRAIN_API_TOKEN to the service's API token")
     if status == 403:
         return Forbidden(text)
+    if status == 408:
+        return RequestTimeout(text)
     if status == 413:
         return PayloadTooLarge(text)
+    if status == 415:
+        return UnsupportedMediaType(text)
     if status == 429:
         return RateLimited(text, retry_after_s=1.0)
     simple: dict[int, type[RetrainError]] = {

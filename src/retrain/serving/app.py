@@ -1,11 +1,13 @@
 """The inference server as one plain ASGI application: KServe V1 and the Open Inference Protocol (V2).
 
 No framework sits between uvicorn and the handlers: a request is routed by string tests on its path, its
-body is read in one message, and the answer is two `send` calls, which keeps a single-row request in the
-tens of microseconds of Python. Every answer about a model carries `X-Model-Version`; errors are JSON in
-KServe's shape (`{"error": "..."}`) with 400 for bad input, 404 for an unknown model or path, 413 for a body
-over the limit and 503 while a model is not ready. Paths outside /v1, /v2 and /metrics go to `fallback`, so
-another service (triggers, API) can share the same server.
+body is read with `retrain.asgi` (shared with the API), and the answer is two `send` calls, which keeps a
+single-row request in the tens of microseconds of Python. Every answer about a model carries
+`X-Model-Version`; errors are JSON in KServe's shape (`{"error": "..."}`) with 400 for bad input, 404 for an
+unknown model or path, 408 for a body that stalls, 413 for a body over the limit and 503 while a model is not
+ready. The repository endpoints that change what serves (`load`, `unload`) need the bearer `token` when one
+is configured (401 without, 403 wrong); reads and inference stay open. Paths outside /v1, /v2 and /metrics go
+to `fallback`, so another service (triggers, API) can share the same server.
 """
 
 from __future__ import annotations
@@ -14,13 +16,29 @@ import asyncio
 import difflib
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import numpy as np
 
 from retrain import __version__
-from retrain.errors import Conflict, InvalidInput, NotFound, RetrainError, TemporaryError
+from retrain.asgi import (
+    DEFAULT_READ_TIMEOUT_S,
+    ASGIApp,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    allow,
+    check_bearer,
+    error_headers,
+    header,
+    headers_of,
+    read_body,
+    send_answer,
+    status_for,
+)
+from retrain.errors import InvalidInput, RetrainError
+from retrain.exposition import CONTENT_TYPE as METRICS_TYPE
 from retrain.serving import codec, views
 from retrain.serving.compiled import Floats
 from retrain.serving.loader import LoadedModel
@@ -29,34 +47,33 @@ from retrain.serving.repository import ModelRepository, ModelState
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "ASGIApp", "Receive", "Scope", "Send", "ServingApp"]
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 OFFLOAD_ROWS = 256  # larger batches predict in a worker thread so they never stall the event loop
-JSON = b"application/json"
+_TOO_LARGE_HINT = "send fewer rows per request"
+_TOKEN_ENV = "RETRAIN_API_TOKEN"  # noqa: S105 - the name of the variable
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str, *, model: LoadedModel | None = None, **extra: Any) -> None:
+    """An answer about a model: its status, message, the model (for X-Model-Version) and extra body fields."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        model: LoadedModel | None = None,
+        headers: Headers | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.model, self.extra = status, message, model, extra
+        self.headers = headers or []
 
-
-def status_for(error: RetrainError) -> int:
-    """The one mapping from retrain's errors to HTTP statuses for the serving endpoints."""
-    if isinstance(error, InvalidInput):
-        return 400
-    if isinstance(error, NotFound):
-        return 404
-    if isinstance(error, Conflict):
-        return 409
-    if isinstance(error, TemporaryError):
-        return 503
-    return 500
+    @classmethod
+    def of(cls, error: RetrainError, model: LoadedModel | None) -> HttpError:
+        return cls(status_for(error), str(error), model=model, headers=error_headers(error))
 
 
 class ServingApp:
@@ -69,11 +86,18 @@ class ServingApp:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         fallback: ASGIApp | None = None,
         metrics: Metrics | None = None,
+        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        token: str | None = None,
     ) -> None:
         self.repository = repository
         self.max_body_bytes = max_body_bytes
         self.fallback = fallback
         self.metrics = metrics or Metrics()
+        self.read_timeout_s = read_timeout_s
+        self.token = token  # the API's token: `load` and `unload` need it when set
+
+    def __repr__(self) -> str:  # never print the token
+        return f"ServingApp(token={'set' if self.token else 'unset'}, read_timeout_s={self.read_timeout_s:g})"
 
     def start(self) -> None:
         self.repository.start()
@@ -115,23 +139,25 @@ class ServingApp:
     # -- plumbing ------------------------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers: Headers = []
         try:
             status, body, model = await self._route(scope["method"], scope["path"], scope, receive)
         except HttpError as err:
-            status, model = err.status, err.model
+            status, model, headers = err.status, err.model, err.headers
             body = codec.dumps(self._error_body(err.message, model, err.extra))
         except RetrainError as err:
-            status, model = status_for(err), None
+            status, model, headers = status_for(err), None, error_headers(err)
             body = codec.dumps({"error": str(err)})
         except Exception as err:  # a bug of ours: never a stack trace (or a secret) on the wire
             log.exception("serving: %s %s failed", scope["method"], scope["path"])
             status, model = 500, None
             body = codec.dumps({"error": f"internal error: {type(err).__name__}"})
-        headers = [(b"content-type", JSON), (b"content-length", str(len(body)).encode())]
         if model is not None:
-            headers.append((b"x-model-version", model.version_text.encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            headers = [*headers, (b"x-model-version", model.version_text.encode())]
+        if scope["path"] == "/metrics" and status == 200:
+            await send_answer(send, status, body, headers, content_type=METRICS_TYPE.encode())
+        else:
+            await send_answer(send, status, body, headers)
 
     def _error_body(self, message: str, model: LoadedModel | None, extra: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {"error": message, **extra}
@@ -140,31 +166,18 @@ class ServingApp:
         return body
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
-        limit = self.max_body_bytes
-        for key, value in scope["headers"]:
-            if key == b"content-length" and value.isdigit() and int(value) > limit:
-                raise HttpError(
-                    413,
-                    f"request body of {int(value)} bytes is over the limit of {limit} bytes",
-                    hint="send fewer rows per request",
-                )
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise HttpError(400, "the client went away before the body was complete")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise HttpError(
-                    413,
-                    f"request body is over the limit of {limit} bytes",
-                    hint="send fewer rows per request",
-                )
-            if not message.get("more_body", False):
-                return chunk if not chunks else b"".join([*chunks, chunk])
-            chunks.append(chunk)
+        return await read_body(
+            receive,
+            header(scope, b"content-length"),
+            limit=self.max_body_bytes,
+            timeout_s=self.read_timeout_s,
+            hint=_TOO_LARGE_HINT,
+        )
+
+    def _authorize(self, scope: Scope, what: str) -> None:
+        """With a token configured, a request that changes what serves must carry it (401 or 403)."""
+        if self.token:
+            check_bearer(headers_of(scope), self.token, what=what, env=_TOKEN_ENV)
 
     def _state(self, name: str) -> ModelState:
         state = self.repository.state(name)
@@ -216,14 +229,14 @@ class ServingApp:
         if path.startswith("/v1/models"):
             rest = path[len("/v1/models") :]
             if rest in ("", "/"):
-                _allow(method, "GET")
+                allow(method, path, "GET")
                 return self._v1_list()
             name = rest[1:]
             if name.endswith(":predict"):
-                _allow(method, "POST")
+                allow(method, path, "POST")
                 return await self._infer(name[: -len(":predict")], None, scope, receive, v2=False)
             if rest.startswith("/") and ":" not in name and "/" not in name:
-                _allow(method, "GET")
+                allow(method, path, "GET")
                 model = self._model(name)
                 return (
                     200,
@@ -236,15 +249,15 @@ class ServingApp:
             if tail.startswith("versions/"):
                 version, _, tail = tail[len("versions/") :].partition("/")
             if tail == "infer":
-                _allow(method, "POST")
+                allow(method, path, "POST")
                 return await self._infer(name, version, scope, receive, v2=True)
             if tail == "ready":
-                _allow(method, "GET")
+                allow(method, path, "GET")
                 model = self._model(name, version)
                 body = {"name": name, "ready": True, "model_version": model.version_text}
                 return 200, codec.dumps({**self._state(name).detail(), **body}), model
             if tail == "":
-                _allow(method, "GET")
+                allow(method, path, "GET")
                 model = self._model(name, version)
                 return 200, codec.dumps(views.metadata(model)), model
         elif path == "/v2/health/live":
@@ -257,14 +270,23 @@ class ServingApp:
             meta = {"name": "retrain", "version": __version__, "extensions": ["model_repository"]}
             return 200, codec.dumps(meta), None
         elif path == "/v2/repository/index":
-            _allow(method, "POST", "GET")
+            allow(method, path, "POST", "GET")
             index = [views.index(state) for state in self.repository.states().values()]
             return 200, codec.dumps(index), None
-        elif path.startswith("/v2/repository/models/") and path.endswith("/load"):
-            _allow(method, "POST")
-            return await self._load(path[len("/v2/repository/models/") : -len("/load")])
+        elif path.startswith("/v2/repository/models/") and path.endswith(("/load", "/unload")):
+            name, _, action = path[len("/v2/repository/models/") :].rpartition("/")
+            allow(method, path, "POST")
+            self._authorize(scope, f"POST /v2/repository/models/NAME/{action}")
+            if action == "load":
+                return await self._load(name)
+            raise HttpError(
+                501,
+                f"unload is not supported: this server serves the version that the registry's 'serving' "
+                f"alias names for {name!r}",
+                hint="change what serves with `retrain deploy` or `retrain rollback`",
+            )
         elif path == "/metrics":
-            _allow(method, "GET")
+            allow(method, path, "GET")
             return 200, self.metrics.render(lambda: views.gauges(self.repository)), None
         raise HttpError(
             404,
@@ -285,7 +307,12 @@ class ServingApp:
         endpoint = "infer" if v2 else "predict"
         started = time.perf_counter()
         try:
-            payload = codec.parse_json(await self._body(scope, receive))
+            body = await self._body(scope, receive)
+        except RetrainError as err:  # too large (413), stalled (408), the client went away (400)
+            self.metrics.request(name, endpoint, status_for(err))
+            raise HttpError.of(err, model) from None
+        try:
+            payload = codec.parse_json(body, v2=v2)
             if v2:
                 rows, request_id = codec.v2_rows(payload, model)
             else:
@@ -294,10 +321,6 @@ class ServingApp:
             self.metrics.request(name, endpoint, 400)
             expected = {"width": model.width, "feature_names": list(model.feature_names)}
             raise HttpError(400, str(err), model=model, expected=expected) from None
-        except HttpError as err:
-            self.metrics.request(name, endpoint, err.status)
-            err.model = model
-            raise
         parsed = time.perf_counter()
         predictions = await self._predict(model, rows)
         predicted = time.perf_counter()
@@ -318,8 +341,3 @@ class ServingApp:
                 503, f"model {name!r}: {state.error or 'not loaded'}", model=model, **state.detail()
             )
         return 200, codec.dumps({"name": name, "load": True, "model_version": model.version_text}), model
-
-
-def _allow(method: str, *allowed: str) -> None:
-    if method not in allowed:
-        raise HttpError(405, f"method {method} is not allowed here; use {' or '.join(allowed)}")

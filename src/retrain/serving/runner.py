@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+from retrain.asgi import DEFAULT_READ_TIMEOUT_S
 from retrain.errors import TemporaryError
 from retrain.registry import Registry
 from retrain.serving.app import DEFAULT_MAX_BODY_BYTES, ASGIApp, ServingApp
@@ -33,17 +34,27 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     fallback: ASGIApp | None = None,
     fast_path: bool = True,
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+    token: str | None = None,
 ) -> ServingApp:
     """The serving ASGI app for a registry. Run by an ASGI server, its lifespan loads and watches the models;
     mounted inside another app, call its `start()` and `stop()` from that app's lifespan instead.
 
     `pinned` serves exactly those versions and never follows the registry (infra validation of a candidate).
     `fallback` receives every request outside /v1, /v2 and /metrics (e.g. the triggers and API service).
+    `read_timeout_s` bounds how long a request body may stall (408); `token`, when set, is needed to load
+    or unload a model through the repository endpoints.
     """
     repository = ModelRepository(
         registry, pinned=pinned, poll_interval_s=poll_interval_s, fast_path=fast_path
     )
-    return ServingApp(repository, max_body_bytes=max_body_bytes, fallback=fallback)
+    return ServingApp(
+        repository,
+        max_body_bytes=max_body_bytes,
+        fallback=fallback,
+        read_timeout_s=read_timeout_s,
+        token=token,
+    )
 
 
 def _config(app: ASGIApp, host: str, port: int, log_level: str, access_log: bool) -> object:

@@ -51,6 +51,7 @@ class ServerConfig(_Section):
     poll_interval_s: float = Field(0.2, ge=0)
     max_body_mb: float = Field(16.0, gt=0)  # inference requests
     shutdown_grace_s: float = Field(30.0, ge=0)  # running pipelines may finish for this long on SIGTERM
+    read_timeout_s: float = Field(10.0, gt=0, le=3600)  # a request body that stalls this long: 408
     serving_url: str | None = None  # how pipelines reach this service; default http://<host>:<port>
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

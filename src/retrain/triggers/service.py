@@ -260,6 +260,8 @@ class Service:
             or None,
             max_body_bytes=int(server.max_body_mb * 1024 * 1024),
             fallback=_Lifecycle(self, http_app),
+            read_timeout_s=server.read_timeout_s,
+            token=self.config.api.token.get_secret_value() if self.config.api.token else None,
         )
         app.metrics = _ServiceMetrics(self.metrics_lines)
         return app
