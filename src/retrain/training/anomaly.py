@@ -1,7 +1,8 @@
 """The anomaly detector: RobustScaler + IsolationForest on the 45 contract features, and its evaluation.
 
 The model is unsupervised; the labels of the synthetic source (injected anomalies) are used only to judge
-it on a holdout of interleaved hourly blocks (every 4th hour; see `splits`). Unlabelled rows (real
+it on a holdout of interleaved hourly blocks (every 4th hour, never the window's first or last hour; see
+`splits`, which the gate uses to pick the very same rows). Unlabelled rows (real
 Prometheus data carries no labels) are scored but left out of precision, recall, F1 and ROC AUC.
 `predict` answers 1 (normal) or -1 (anomaly), as the consumer expects.
 """
@@ -18,14 +19,12 @@ from retrain.data.features import build_features
 from retrain.data.sources import Dataset
 from retrain.training.outputs import TrainResult
 from retrain.training.reference import distribution_reference
-from retrain.training.splits import blocked_holdout, check_rows
+from retrain.training.splits import check_rows, holdout_split, run_ids
 
 TRAINER = "sklearn:RobustScaler+IsolationForest"
 N_ESTIMATORS = 200
 CONTAMINATION = 0.05
 RANDOM_STATE = 42
-HOLDOUT_BLOCK_ROWS = 60  # one hour of 1-minute rows
-HOLDOUT_EVERY = 4  # every 4th block: 25% of the rows
 
 
 def make_model(seed: int = RANDOM_STATE) -> Any:
@@ -44,13 +43,13 @@ def make_model(seed: int = RANDOM_STATE) -> Any:
     )
 
 
-def train_and_evaluate(
-    dataset: Dataset, *, holdout_every: int = HOLDOUT_EVERY, seed: int = RANDOM_STATE
-) -> TrainResult:
+def train_and_evaluate(dataset: Dataset, *, seed: int = RANDOM_STATE) -> TrainResult:
     """Fit on the training split of `dataset`, evaluate on its holdout, describe the training features."""
     features = build_features(ANOMALY_DETECTOR, dataset.frame)
     matrix = features.matrix()
-    split = blocked_holdout(len(matrix), block=HOLDOUT_BLOCK_ROWS, every=holdout_every)
+    frame = dataset.frame
+    source = frame["source"].reindex(features.inputs.index) if "source" in frame.columns else None
+    split = holdout_split(ANOMALY_DETECTOR, run_ids(source, len(matrix)))
     check_rows(split.train_rows, model=ANOMALY_DETECTOR)
     labels = (
         np.full(len(matrix), np.nan)

@@ -18,7 +18,7 @@ from retrain.data.contracts import (
     unknown_name,
 )
 from retrain.errors import InvalidInput, Location
-from retrain.training.splits import MIN_TRAIN_ROWS, blocked_holdout, time_holdout
+from retrain.training.splits import MIN_TRAIN_ROWS, holdout_split
 
 # The forecaster learns daily cycles: below a few days its holdout holds hours of the day it never saw.
 DEFAULT_HOURS = {ANOMALY_DETECTOR: 24.0, PREDICTIVE_ANALYTICS: 168.0}
@@ -43,14 +43,10 @@ def grid_seconds(model: str) -> int:
 
 def _train_rows(model: str, hours: float, horizon_minutes: int) -> int:
     """Training rows a window of `hours` gives (the trainers' own splits, on one data-source run)."""
-    from retrain.training import anomaly, forecast
-
     rows = int(hours * 3600 // grid_seconds(model))
-    if model == PREDICTIVE_ANALYTICS:
-        steps = horizon_minutes * 60 // FORECAST_GRID_S
-        rows = max(0, rows - steps)
-        return time_holdout(np.zeros(rows, dtype=np.int64), forecast.HOLDOUT_FRACTION, gap=steps).train_rows
-    return blocked_holdout(rows, block=anomaly.HOLDOUT_BLOCK_ROWS, every=anomaly.HOLDOUT_EVERY).train_rows
+    steps = horizon_minutes * 60 // FORECAST_GRID_S if model == PREDICTIVE_ANALYTICS else 0
+    rows = max(0, rows - steps)  # the forecaster's last `steps` rows have no target
+    return holdout_split(model, np.zeros(rows, dtype=np.int64), gap=steps).train_rows
 
 
 def check_window(model: str, hours: float, horizon_minutes: int) -> None:

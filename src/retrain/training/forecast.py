@@ -11,8 +11,10 @@ GPU (`gpu=True` and CUDA usable): the same wrapper around XGBoost `XGBRegressor(
 per target per round). After fitting, the model's device is set back to "cpu", so the artefact predicts
 on any machine (a CPU-only inference server included).
 
-Evaluation: a time-ordered holdout (the latest 20% of each data-source run, with a gap of one horizon
-before it so no training target lies in the holdout): MAE, RMSE and R^2 per target and averaged, and the
+Evaluation: an interleaved holdout (every 4th block of two hours, never a run's first or last block, with
+a gap of one horizon before each block so no training target lies in the holdout; see `splits`, which the
+gate uses to pick the very same rows). A time-ordered holdout (the latest hours) judged a 24 h model on
+hours of the day it never saw. Metrics: MAE, RMSE and R^2 per target and averaged, and the
 same for the naive "no change" forecast (the value now is the forecast). Skill = 1 - MAE_model/MAE_naive
 per target (positive: better than no change), averaged over the targets; an RMSE-based skill is reported
 too. Averaged MAE/RMSE mix units (network bytes/s dominate them); compare versions on `skill` and `r2`.
@@ -31,11 +33,10 @@ from retrain.data.sources import Dataset
 from retrain.training.gpu import DevicePlan, choose_device
 from retrain.training.outputs import TrainResult
 from retrain.training.reference import distribution_reference
-from retrain.training.splits import check_rows, run_ids, time_holdout
+from retrain.training.splits import check_rows, holdout_split, run_ids
 
 TRAINER_CPU = "sklearn:Residual(ExtraTreesRegressor)"
 TRAINER_GPU = "xgboost:Residual(XGBRegressor, device=cuda)"
-HOLDOUT_FRACTION = 0.2
 RANDOM_STATE = 42
 
 
@@ -83,11 +84,10 @@ def train_and_evaluate(
     *,
     horizon_minutes: int = DEFAULT_HORIZON_MINUTES,
     gpu: bool = False,
-    holdout_fraction: float = HOLDOUT_FRACTION,
     seed: int = RANDOM_STATE,
     plan: DevicePlan | None = None,
 ) -> TrainResult:
-    """Fit on the training split, evaluate on the time-ordered holdout, describe the training inputs.
+    """Fit on the training split, evaluate on the interleaved holdout, describe the training inputs.
 
     `plan` overrides CUDA detection (tests); by default `gpu=True` detects CUDA and falls back loudly.
     """
@@ -98,7 +98,7 @@ def train_and_evaluate(
     frame = dataset.frame
     source = frame["source"].reindex(features.inputs.index) if "source" in frame.columns else None
     steps = horizon_minutes * 60 // FORECAST_GRID_S
-    split = time_holdout(run_ids(source, len(inputs)), holdout_fraction, gap=steps)
+    split = holdout_split(PREDICTIVE_ANALYTICS, run_ids(source, len(inputs)), gap=steps)
     check_rows(split.train_rows, model=PREDICTIVE_ANALYTICS)
 
     device = plan if plan is not None else choose_device(gpu)
