@@ -37,7 +37,7 @@ class TrainingRequest:
     gpu: bool | None = None  # None: the model's default pipeline
     health_check: bool = True
     deploy_target: str = "local"
-    serving_url: str = "http://127.0.0.1:8080"
+    serving_url: str = ""  # empty: registry only (no server told, no live check)
     prometheus_url: str = ""
     pushgateway_url: str = ""
     verify_timeout_s: float = 60.0
@@ -86,6 +86,29 @@ def check_request(req: TrainingRequest) -> None:
             f"training hours {req.training_hours!r} is not a positive number",
             location=Location(field="training-hours"),
             hint="e.g. 24, 168 (a week) or 720 (30 days)",
+        )
+
+
+def check_notebook(path: Path, *, field: str) -> None:
+    """The notebook exists and is a Jupyter notebook (JSON with nbformat and cells). The error names the file
+    and what is wrong with it, never its content (it may be any file, e.g. one holding secrets)."""
+    import json
+
+    fix = "give the path of a Jupyter notebook (.ipynb) that trains the model"
+    if not path.exists():
+        raise InvalidInput(f"notebook {path} does not exist", location=Location(field=field), hint=fix)
+    if not path.is_file():
+        raise InvalidInput(f"notebook {path} is not a file", location=Location(field=field), hint=fix)
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        kind = "cannot be read" if isinstance(err, OSError) else "is not JSON, so not a Jupyter notebook"
+        raise InvalidInput(f"notebook {path} {kind}", location=Location(field=field), hint=fix) from None
+    if not (isinstance(doc, dict) and isinstance(doc.get("cells"), list) and "nbformat" in doc):
+        raise InvalidInput(
+            f"{path} is JSON but not a Jupyter notebook (no nbformat and cells)",
+            location=Location(field=field),
+            hint=fix,
         )
 
 

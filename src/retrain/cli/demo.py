@@ -7,6 +7,7 @@ model with a copy-pasteable curl command, and stops everything it started.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -82,9 +83,11 @@ def demo_command(
     data_source: str = typer.Option("synthetic", "--data-source", help="synthetic, prometheus or hybrid."),
 ) -> None:
     """Train, gate, deploy and verify both built-in models with the local Tekton engine."""
+    from retrain.app.engine import build_engine
     from retrain.app.requests import TrainingRequest
-    from retrain.cli.common import build_engine
-    from retrain.cli.trigger import print_summary, start_training
+    from retrain.app.trigger import TriggerRequest, start, summarize
+    from retrain.console.live import execute_with_table
+    from retrain.console.summary import print_summary
 
     with exits():
         started = time.monotonic()
@@ -99,12 +102,15 @@ def demo_command(
         print(f"inference server: {url} (registry {registry}, log {home / 'server.log'})")
         summaries = []
         try:
-            engine = build_engine(home, "auto", quiet=True)
+            engine = build_engine(home, "auto")
             for model, hours in DEMO_MODELS:
                 req = TrainingRequest(
                     model=model, training_hours=hours, data_source=data_source, gpu=False, serving_url=url
                 )
-                _, summary = start_training(engine, req, registry)
+                sub = start(engine, TriggerRequest(req, registry, Path.cwd()))
+                print(f"PipelineRun {sub.name} started ({req.pipeline}, model {model})")
+                asyncio.run(execute_with_table(engine, sub))
+                summary = summarize(engine.store, registry, sub.name)
                 print_summary(summary)
                 summaries.append(summary)
             print("\nexample requests (answered by the server during the demo):")
@@ -123,7 +129,7 @@ def demo_command(
             f"  .venv/bin/retrain serve --registry {registry} --port {port}\n"
             f"and list the runs with: .venv/bin/retrain runs list --home {home}"
         )
-        ok = all(s["status"] in ("Succeeded", "Completed") and s["serves"] for s in summaries)
+        ok = all(s.ok for s in summaries)
         raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
 
 

@@ -22,10 +22,7 @@ from retrain.cli.common import Output
 from retrain.cli.exits import EXIT_FAILED, EXIT_TEMPORARY, exits
 
 if TYPE_CHECKING:
-    from retrain.registry import Registry
     from retrain.serving.deployers import DeployResult
-
-DEFAULT_SERVING_URL = "http://127.0.0.1:8080"
 
 
 class Target(enum.StrEnum):
@@ -43,12 +40,18 @@ TargetOpt = Annotated[
     Target, typer.Option("--target", help="local (the retrain inference server) or kserve (not yet).")
 ]
 ServingUrlOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--serving-url",
         envvar="RETRAIN_SERVING_URL",
-        help="Base URL of the inference server to tell (empty: tell none; it follows the registry itself).",
+        help="Base URL of the inference server. Default: the `retrain serve` recorded in $RETRAIN_HOME when "
+        "it runs; '' for none (registry only).",
+        show_default=False,
     ),
+]
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", envvar="RETRAIN_HOME", help="Where `retrain serve` records where it listens."),
 ]
 ServiceOpt = Annotated[
     str,
@@ -71,10 +74,14 @@ RunOpt = Annotated[
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
 
 
-def _registry(root: Path | None) -> Registry:
-    from retrain.registry import Registry, default_root
+def _serving(explicit: str | None, home: Path | None) -> str:
+    """The URL to use (option, else the recorded `retrain serve`), said on stderr so logs show which."""
+    from retrain.app.serving import resolve_serving_url
 
-    return Registry(root if root is not None else default_root())
+    choice = resolve_serving_url(explicit, home)
+    if choice.origin != "option":
+        print(f"serving: {choice.detail}", file=sys.stderr)
+    return choice.url
 
 
 def _emit(data: dict[str, Any], lines: list[str], warnings: tuple[str, ...], output: Output) -> None:
@@ -95,11 +102,12 @@ def deploy_command(
     model: ModelArg,
     version: Annotated[int, typer.Option("--version", min=1, help="The version to serve.")],
     target: TargetOpt = Target.local,
-    serving_url: ServingUrlOpt = DEFAULT_SERVING_URL,
+    serving_url: ServingUrlOpt = None,
     inference_service: ServiceOpt = "",
     registry: RegistryOpt = None,
     run: RunOpt = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (audit log).")] = "",
+    home: HomeOpt = None,
     output: OutputOpt = Output.text,
 ) -> None:
     """Serve VERSION of MODEL: promote it atomically in the registry (the serving version becomes
@@ -107,12 +115,20 @@ def deploy_command(
     registry change stands and a server started later serves it. A server that refuses the version
     (it does not load) undoes the promotion and exits 1."""
     with exits():
-        from retrain.serving.deployers import deployer_for
+        from retrain.app.deploy import DeployRequest, deploy
 
-        deployer = deployer_for(
-            target.value, _registry(registry), serving_url=serving_url, inference_service=inference_service
+        result = deploy(
+            DeployRequest(
+                model,
+                version,
+                target=target.value,
+                serving_url=_serving(serving_url, home),
+                inference_service=inference_service,
+                registry=registry,
+                run=run,
+                reason=reason,
+            )
         )
-        result = deployer.deploy(model, version, reason=reason, run=run)
         _emit(result.to_json(), _result_lines(result), result.warnings, output)
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
@@ -121,9 +137,15 @@ def deploy_command(
 def verify_command(
     model: ModelArg,
     endpoint: Annotated[
-        str,
-        typer.Option("--endpoint", envvar="RETRAIN_SERVING_URL", help="Base URL of the inference endpoint."),
-    ] = DEFAULT_SERVING_URL,
+        str | None,
+        typer.Option(
+            "--endpoint",
+            "--serving-url",
+            envvar="RETRAIN_SERVING_URL",
+            help="Base URL of the inference endpoint. Default: the `retrain serve` recorded in RETRAIN_HOME.",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         int | None,
         typer.Option(
@@ -158,36 +180,37 @@ def verify_command(
             "answers do not (stock KServe servers send no version header).",
         ),
     ] = Target.local,
+    home: HomeOpt = None,
     output: OutputOpt = Output.text,
 ) -> None:
     """Check the live endpoint: it must become ready as VERSION (bounded wait), and its V1 and V2 answers
     to held-out rows must come from VERSION and equal the registry's own predictions for those rows."""
     with exits():
-        from retrain.serving.verify import VerifyOptions, verify_endpoint
+        from retrain.app.deploy import VerifyRequest, verify
+        from retrain.serving.verify import VerifyOptions
 
+        url = _serving(endpoint, home)
+        if not url:
+            from retrain.errors import InvalidInput, Location
+
+            raise InvalidInput(
+                "verify needs an endpoint, and no `retrain serve` is recorded as running",
+                location=Location(field="--endpoint"),
+                hint="start `retrain serve`, or pass --endpoint URL",
+            )
         options = VerifyOptions(
             timeout_s=timeout, rows=rows, seed=seed, rtol=rtol, if_no_server=if_no_server.value
         )
-        served = None
-        if target.value == "kserve":
-            from retrain.cluster.client import ClusterSettings, connect
-            from retrain.cluster.kserve import KServeOptions, served_version
-
-            kserve = KServeOptions.from_env(None)
-            cluster = connect(
-                ClusterSettings(
-                    kubeconfig=kserve.kubeconfig, context=kserve.context, namespace=kserve.namespace
-                )
+        report = verify(
+            VerifyRequest(
+                model,
+                url,
+                options,
+                version=version,
+                inference_service=inference_service,
+                target=target.value,
+                registry=registry,
             )
-            served = served_version(cluster, inference_service or model, kserve.namespace)
-        report = verify_endpoint(
-            _registry(registry),
-            model,
-            endpoint,
-            version=version,
-            inference_service=inference_service,
-            options=options,
-            served_version=served,
         )
         warnings = (f"{model}: the endpoint was not checked: {report.skipped}",) if report.skipped else ()
         _emit(report.to_json(), report.lines(), warnings, output)
@@ -206,24 +229,31 @@ def rollback_command(
         ),
     ] = None,
     target: TargetOpt = Target.local,
-    serving_url: ServingUrlOpt = DEFAULT_SERVING_URL,
+    serving_url: ServingUrlOpt = None,
     inference_service: ServiceOpt = "",
     registry: RegistryOpt = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (audit log).")] = "",
     run: RunOpt = None,
+    home: HomeOpt = None,
     output: OutputOpt = Output.text,
 ) -> None:
     """Serve the previous version of MODEL again (atomically) and tell the inference server. Exit 4 when
     there is no previous version. With --only-if-serving N, a no-op (exit 0) unless N serves."""
     with exits():
-        from retrain.serving.deployers import deployer_for
-        from retrain.serving.rollback import rollback
+        from retrain.app.deploy import RollbackRequest, rollback
 
-        store = _registry(registry)
-        deployer = deployer_for(
-            target.value, store, serving_url=serving_url, inference_service=inference_service
+        outcome = rollback(
+            RollbackRequest(
+                model,
+                only_if_serving=only_if_serving,
+                target=target.value,
+                serving_url=_serving(serving_url, home),
+                inference_service=inference_service,
+                registry=registry,
+                run=run,
+                reason=reason,
+            )
         )
-        outcome = rollback(deployer, store, model, only_if_serving=only_if_serving, reason=reason, run=run)
         if outcome.result is None:
             _emit(outcome.to_json(), [outcome.skipped or ""], (), output)
         else:

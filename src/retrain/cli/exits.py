@@ -16,6 +16,7 @@ EXIT_INVALID = 2  # bad input: nothing was started
 EXIT_NOT_FOUND = 3
 EXIT_CONFLICT = 4
 EXIT_DRIFTED = 5  # `retrain drift check` found drift
+EXIT_REJECTED = 6  # `retrain trigger`: the gate rejected the candidate (the serving version is unchanged)
 EXIT_TEMPORARY = 75  # EX_TEMPFAIL: try again later
 EXIT_INTERRUPTED = 130
 

@@ -55,6 +55,12 @@ def trigger_command(
         "RETRAIN_HOME; with none running, the version is promoted in the registry only.",
         show_default=False,
     ),
+    verify_timeout: float = typer.Option(
+        60.0,
+        "--verify-timeout",
+        min=1,
+        help="Seconds the live check waits for the endpoint to serve the version.",
+    ),
     registry_only: bool = typer.Option(
         False, "--registry-only", help="Promote in the registry only: tell no server, run no live check."
     ),
@@ -109,6 +115,7 @@ def trigger_command(
             gpu=gpu,
             health_check=not no_health_check,
             prometheus_url=prometheus_url,
+            verify_timeout_s=verify_timeout,
         )
         preflight(req, Path.cwd())
         if cluster:

@@ -42,17 +42,25 @@ class TaskTable:
         """Fold the latest store contents in; returns the rows whose state changed."""
         changed: list[TaskRow] = []
         now = time.monotonic()
+        latest: dict[str, Any] = {}  # each retry is a record of its own: only the newest try says the state
         for tr in taskruns:
+            task = tr.pipeline_task or ""
+            if task not in latest or tr.retry >= latest[task].retry:
+                latest[task] = tr
+        for tr in latest.values():
             row = self.rows.get(tr.pipeline_task or "")
             if row is None:
                 continue
             state = {"Running": "Running", "Pending": "Running"}.get(tr.state, tr.state)
             if tr.reason == "ToBeRetried":
                 state = "Retrying"
+                tr_reason = f"try {tr.retry + 1} failed; retrying"
+            else:
+                tr_reason = tr.reason or ""
             if row.started is None:
                 row.started = now
             if state != row.state:
-                row.state, row.reason = state, tr.reason or ""
+                row.state, row.reason = state, tr_reason
                 if state not in ("Running", "Retrying"):
                     row.finished = now
                 changed.append(row)
@@ -73,6 +81,15 @@ class TaskTable:
                 row.task, f"[{style.get(row.state, 'white')}]{row.state}[/]", row.duration, row.reason
             )
         return table
+
+
+def plain_line(run: str, row: TaskRow) -> str:
+    """`RUN: TASK STATE [DURATION] [(REASON)]`: the duration once a task has ended, the reason when it says
+    something beyond the state."""
+    ended = row.state not in ("Running", "Retrying")
+    duration = f" {row.duration}" if ended and row.started is not None else ""
+    reason = f" ({row.reason})" if row.reason and row.reason != row.state else ""
+    return f"{run}: {row.task} {row.state}{duration}{reason}"
 
 
 def task_order(sub: Submission) -> list[str]:
@@ -100,10 +117,8 @@ async def execute_with_table(engine: Engine, sub: Submission) -> tuple[RunResult
             if live is not None:
                 live.update(table.render(sub.name))
             else:
-                for row in changed:
-                    shown = row.state in ("Failed", "Skipped", "Retrying", "Cancelled")
-                    suffix = f" ({row.reason})" if row.reason and shown else ""
-                    print(f"{sub.name}: {row.task} {row.state} {row.duration}{suffix}", flush=True)
+                for row in changed:  # one line per state change: a log file stays short
+                    print(plain_line(sub.name, row), flush=True)
             if done:
                 break
             await asyncio.wait({worker}, timeout=0.25)
