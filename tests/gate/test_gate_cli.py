@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from fixtures.gate_models import ANOMALY, END, NaNPredictions, probe_environ, register
 from fixtures.pushgateway import Pushgateway, scrape
 from retrain.cli import check as check_cli
+from retrain.errors import NotFound
 from retrain.gate import GateOptions, check_version, publish
 from retrain.gate.pushgateway import PushPolicy
 from retrain.registry import Registry
@@ -167,3 +168,36 @@ def test_a_push_that_fails_is_retried_reported_and_does_not_change_the_verdict(
     assert published.report.verdict == report.verdict == "rejected"
     assert published.report.reasons == report.reasons
     assert (tmp_path / "verdict").read_text() == "rejected"
+
+
+def test_the_check_use_case_answers_the_verdict_the_reasons_and_what_to_do_next(
+    candidates: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrain.app.check import CheckRequest, check
+
+    monkeypatch.setenv(
+        "PYTHONPATH", probe_environ()["PYTHONPATH"]
+    )  # the probe process unpickles NaNPredictions
+    monkeypatch.delenv("PUSHGATEWAY_URL", raising=False)
+    blessed = check(
+        CheckRequest(ANOMALY, 1, registry=candidates.root, holdout_end=END, results_dir=tmp_path / "one")
+    )
+    assert (blessed.version, blessed.verdict, blessed.blessed, blessed.reasons) == (1, "blessed", True, ())
+    assert blessed.verdict_path == tmp_path / "one" / "verdict"
+    assert blessed.verdict_path.read_text() == "blessed"
+    assert blessed.report_path is None
+    assert blessed.next_action == f"deploy it: retrain deploy {ANOMALY} --version 1"
+
+    rejected = check(
+        CheckRequest(ANOMALY, 2, registry=candidates.root, holdout_end=END, report_path=tmp_path / "r.json")
+    )
+    assert (rejected.verdict, rejected.blessed) == ("rejected", False)
+    assert rejected.reasons == tuple(rejected.report.reasons)
+    assert rejected.reasons[0].startswith("predictions: 4320 non-finite predictions (NaN)")
+    assert rejected.verdict_path is None
+    assert json.loads((tmp_path / "r.json").read_text())["verdict"] == "rejected"
+    assert rejected.next_action.startswith("version 2 stays out of service")
+    assert [e.event for e in candidates.history(ANOMALY)][-1] == "rejected"
+
+    with pytest.raises(NotFound, match="has no serving version"):
+        check(CheckRequest(ANOMALY, None, registry=candidates.root))

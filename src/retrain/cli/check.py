@@ -1,9 +1,12 @@
-"""`retrain check MODEL --version N`: the gate. Writes the verdict (Tekton result) and a JSON report."""
+"""`retrain check MODEL --version N`: the gate. Writes the verdict (Tekton result) and a JSON report.
+
+A thin adapter over `retrain.app.check`; the catalog pipelines call it, so its options, its output and
+the Tekton result `verdict` stay exactly as they are.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -110,35 +113,33 @@ def check_command(
     2 bad input (thresholds file, options), 3 unknown model or version, 75 held-out data unreachable.
     """
     with exits():
-        from retrain.gate import GateOptions, check_version, load_thresholds, publish, report_json, summary
-        from retrain.gate.thresholds import default_gate, with_overrides
-        from retrain.registry import Registry, default_root
+        from retrain.app.check import CheckRequest, check
+        from retrain.gate import report_json, summary
 
-        store = Registry(registry or default_root())
-        number = version_or_serving(version)
-        if number is None:
-            number = store.get(model).version
-        else:
-            store.get(model, number)  # NotFound (exit 3) before any work
-        gate = load_thresholds(thresholds, model) if thresholds is not None else default_gate(model)
-        if data_source is not None:
-            from retrain.data.sources import check_source
-
-            gate = with_overrides(gate, holdout={"source": check_source(data_source)})
-        gate = with_overrides(gate, load_timeout_s=load_timeout)
-        options = GateOptions(baseline=_baseline(baseline), run=run, load_only=load_only)
-        if holdout_end is not None:
-            end = _moment(holdout_end)
-            options = replace(options, now=lambda: end)
-        outcome = check_version(store, model, number, gate, options)
-        published = publish(outcome, pushgateway=pushgateway, report_path=report, results_dir=results_dir)
+        result = check(
+            CheckRequest(
+                model=model,
+                version=version_or_serving(version),
+                registry=registry,
+                thresholds=thresholds,
+                baseline=_baseline(baseline),
+                data_source=data_source,
+                load_timeout_s=load_timeout,
+                load_only=load_only,
+                holdout_end=_moment(holdout_end) if holdout_end is not None else None,
+                run=run,
+                pushgateway=pushgateway,
+                report_path=report,
+                results_dir=results_dir,
+            )
+        )
         if output is Output.json:
-            typer.echo(json.dumps(report_json(published.report), indent=2))
+            typer.echo(json.dumps(report_json(result.report), indent=2))
         else:
-            typer.echo(summary(published.report))
-            if report is not None:
-                typer.echo(f"  report: {report}")
-    if fail_on_reject and not published.report.blessed:
+            typer.echo(summary(result.report))
+            if result.report_path is not None:
+                typer.echo(f"  report: {result.report_path}")
+    if fail_on_reject and not result.blessed:
         raise typer.Exit(EXIT_FAILED)
 
 
