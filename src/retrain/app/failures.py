@@ -64,7 +64,7 @@ def logs_command(store: RunStore, run: str, *, task: str | None = None, step: st
     from retrain.runs.home import default_home
 
     if store.home.resolve() != default_home().resolve():
-        words += ["--home", str(store.home)]
+        words += ["--home", str(store.home.absolute())]
     return shlex.join(words)
 
 

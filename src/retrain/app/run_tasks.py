@@ -81,8 +81,8 @@ def _ran(name: str, tr: TaskRunRecord, *, is_finally: bool) -> TaskView:
     condition: dict[str, Any] = next(
         (c for c in tr.status.get("conditions", []) if c.get("type") == "Succeeded"), {}
     )
-    start = status_time(tr.status, "startTime") or tr.started_at
-    end = status_time(tr.status, "completionTime") or tr.completed_at
+    start = tr.started_at or status_time(tr.status, "startTime")
+    end = tr.completed_at or status_time(tr.status, "completionTime")
     return TaskView(
         name=name,
         taskrun=tr.name,

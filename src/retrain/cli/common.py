@@ -139,16 +139,27 @@ async def _execute_all(engine: Engine, submissions: list[Submission]) -> list[Ru
     return results
 
 
+def execute_runs(engine: Engine, submissions: list[Submission]) -> list[RunResult]:
+    """Run the submissions one after another (Ctrl-C cancels gracefully, twice: at once)."""
+    return asyncio.run(_execute_all(engine, submissions))
+
+
+def exit_code(results: Sequence[RunResult]) -> int:
+    """0 when every run succeeded; 130 when the only failures are cancellations; else 1."""
+    code = EXIT_OK
+    for result in results:
+        if not result.succeeded:
+            cancelled = result.reason in ("Cancelled", "TaskRunCancelled")
+            code = EXIT_INTERRUPTED if cancelled and code == EXIT_OK else EXIT_FAILED
+    return code
+
+
 def execute_and_report(engine: Engine, submissions: list[Submission]) -> int:
     """Run the submissions one after another; print each outcome; the exit code for all of them."""
-    results = asyncio.run(_execute_all(engine, submissions))
-    code = EXIT_OK
+    results = execute_runs(engine, submissions)
     for result in results:
         mark = "Succeeded=True" if result.succeeded else f"Succeeded={result.status}"
         print(
             f"{result.kind} {result.name}: {mark} reason={result.reason}: {result.message}", file=sys.stderr
         )
-        if not result.succeeded:
-            cancelled = result.reason in ("Cancelled", "TaskRunCancelled")
-            code = EXIT_INTERRUPTED if cancelled and code == EXIT_OK else EXIT_FAILED
-    return code
+    return exit_code(results)

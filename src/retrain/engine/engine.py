@@ -12,12 +12,14 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from retrain.engine.clock import Clock, SystemClock
 from retrain.engine.pipelinerun import PipelineRunner, PipelineRunRequest, RunControl
 from retrain.engine.prepare import Catalog, prepare_pipelinerun, prepare_taskrun
+from retrain.engine.resolved import referenced, save_resolved
 from retrain.engine.sandbox import Sandbox, detect_sandbox
 from retrain.engine.taskrun import CancelSignal, ExecEnv, TaskRunRequest, execute_taskrun
 from retrain.errors import InvalidInput, Location
@@ -109,9 +111,16 @@ class Engine:
         self.on_line = on_line
 
     def submit(
-        self, run: PipelineRun | TaskRun, *, host_dirs: Mapping[str, Path] | None = None
+        self,
+        run: PipelineRun | TaskRun,
+        *,
+        host_dirs: Mapping[str, Path] | None = None,
+        catalog: Catalog | None = None,
     ) -> Submission:
-        """Validate and record a run. Raises (and records nothing) when the run could not start."""
+        """Validate and record a run. Raises (and records nothing) when the run could not start.
+
+        `catalog` replaces the engine's for this run (a re-run resolves against what its original used)."""
+        catalog = catalog or self.catalog
         meta = run.metadata
         name = meta.name or self.store.unique_name(meta.generate_name or f"{run.kind.lower()}-")
         run_dir = self.store.home / "runs" / name  # created by the binding below; removed if invalid
@@ -119,12 +128,12 @@ class Engine:
         request: PipelineRunRequest | TaskRunRequest
         try:
             if isinstance(run, PipelineRun):
-                request = prepare_pipelinerun(run, name, self.catalog, run_dir, host_dirs=host_dirs)
+                request = prepare_pipelinerun(run, name, catalog, run_dir, host_dirs=host_dirs)
                 pipeline: str | None = request.pipeline_name
                 annotations = dict(request.annotations)
                 params: Mapping[str, Any] = request.params
             else:
-                request = prepare_taskrun(run, name, self.catalog, run_dir, host_dirs=host_dirs)
+                request = prepare_taskrun(run, name, catalog, run_dir, host_dirs=host_dirs)
                 pipeline, annotations, params = None, dict(meta.annotations), request.params
             concurrency = concurrency_spec(annotations, default_key=pipeline or name, params=params)
         except Exception:
@@ -152,6 +161,7 @@ class Engine:
             concurrency_key=concurrency.key if concurrency else None,
             engine_pid=os.getpid(),
         )
+        save_resolved(self.store.run_dir(name), referenced(run, catalog))  # for `runs rerun`
         return Submission(name, run.kind, request, concurrency)
 
     async def execute(self, sub: Submission, control: RunControl | None = None) -> RunResult:
@@ -179,9 +189,16 @@ class Engine:
                 made.add(path.parent)
             return path
 
+        # Precise times for each try (Tekton's status times have whole seconds): first and last seen.
+        seen: dict[tuple[str, int], tuple[datetime, datetime | None]] = {}
+
         def record_try(taskrun: str, retry: int, status: dict[str, Any], pipeline_task: str | None) -> None:
             cond = status.get("conditions", [{}])[0]
             results = {r["name"]: r["value"] for r in status.get("results", [])}
+            started, ended = seen.get((taskrun, retry)) or (self.clock.now(), None)
+            if ended is None and "completionTime" in status:
+                ended = self.clock.now()
+            seen[(taskrun, retry)] = (started, ended)
             self.store.upsert_taskrun(
                 TaskRunRecord(
                     name=taskrun,
@@ -190,8 +207,8 @@ class Engine:
                     retry=retry,
                     state=state_of(cond.get("status", "Unknown"), cond.get("reason", "")),
                     reason=cond.get("reason"),
-                    started_at=None,
-                    completed_at=None,
+                    started_at=started,
+                    completed_at=ended,
                     status=status,
                     results=results,
                 )

@@ -13,10 +13,12 @@ from typing import Any
 
 from retrain.engine.engine import HOST_WORKSPACES_ANNOTATION, Engine, Submission
 from retrain.engine.pipelinerun import PipelineRunRequest
+from retrain.engine.resolved import resolved_catalog
 from retrain.errors import Conflict, InvalidInput
 from retrain.tekton.model import PipelineRun, TaskRun
 
 REUSED_ANNOTATION = "retrain.dev/reused-results"  # pipeline task -> results a --from-failed re-run reused
+RERUN_OF_ANNOTATION = "retrain.dev/rerun-of"  # the run a re-run was made from
 
 
 def _succeeded_tasks(store: Any, name: str) -> dict[str, dict[str, Any]]:
@@ -47,12 +49,15 @@ def prepare_rerun(engine: Engine, name: str, *, from_failed: bool) -> Submission
     earlier = json.loads(annotations.pop(REUSED_ANNOTATION, "{}"))  # reused by `name` itself, if a re-run
     metadata["annotations"] = annotations
     manifest["metadata"] = metadata
+    annotations[RERUN_OF_ANNOTATION] = name
+    # The Pipeline and Tasks the run used, even when they came from files this process has not loaded.
+    catalog = resolved_catalog(engine.store.run_dir(name), engine.catalog)
     bound = annotations.get(HOST_WORKSPACES_ANNOTATION)
     host_dirs = {k: Path(v) for k, v in json.loads(bound).items()} if bound else None
     if record.kind == "TaskRun":
         if from_failed:
             raise InvalidInput("--from-failed applies to PipelineRuns", hint="re-run the TaskRun without it")
-        return engine.submit(TaskRun.model_validate(manifest), host_dirs=host_dirs)
+        return engine.submit(TaskRun.model_validate(manifest), host_dirs=host_dirs, catalog=catalog)
     if from_failed and record.state == "Succeeded":
         raise Conflict(f"run {name!r} succeeded; there is nothing to re-run from", hint="drop --from-failed")
     reused: dict[str, dict[str, Any]] = {}
@@ -61,7 +66,7 @@ def prepare_rerun(engine: Engine, name: str, *, from_failed: bool) -> Submission
         # does not run those tasks again; the annotation carries it on to the next re-run.
         reused = {**earlier, **_succeeded_tasks(engine.store, name)}
         annotations[REUSED_ANNOTATION] = json.dumps(reused, sort_keys=True)
-    submission = engine.submit(PipelineRun.model_validate(manifest), host_dirs=host_dirs)
+    submission = engine.submit(PipelineRun.model_validate(manifest), host_dirs=host_dirs, catalog=catalog)
     if from_failed:
         old_volumes = engine.store.run_dir(name) / "volumes"
         new_volumes = engine.store.run_dir(submission.name) / "volumes"
