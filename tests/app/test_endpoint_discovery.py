@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -143,3 +144,16 @@ def health_server(status: int) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def test_a_record_that_cannot_be_written_is_a_loud_warning_and_serving_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir()
+    record_path(tmp_path / "home").mkdir()  # a directory where the record should go: the write fails
+    with retrain_serve(tmp_path, record=False) as served:
+        out = served.output()
+        url = re.search(r"retrain serve: listening on (http://127\.0\.0\.1:\d+) ", out)
+        assert url is not None, out
+        assert httpx.get(f"{url.group(1)}/v2/health/live", timeout=5).status_code == 200
+        assert f"WARNING: could not write {record_path(tmp_path / 'home')}: " in out
+        assert f"pass them --serving-url {url.group(1)}" in out
+        assert discover(tmp_path / "home").state == "stale"

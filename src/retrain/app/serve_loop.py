@@ -33,11 +33,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Listening:
-    """The service listens: where, the record written, and a live server's record it replaced, if any."""
+    """The service listens: where, the record written (None: it could not be, `problem` says why), and a
+    live server's record it replaced, if any."""
 
     endpoint: Endpoint
-    record: Path
+    record: Path | None
     replaced: Endpoint | None
+    problem: str | None = None
 
 
 def _live_other(path: Path) -> Endpoint | None:
@@ -55,8 +57,12 @@ def announce(service: Service, sockets: list[socket.socket], host: str) -> Liste
     if service.config.server.serving_url is None:
         service.serving_url = url  # pipelines' deploy and verify steps reach this server there
     endpoint = this_process(url, registry=service.registry_root, home=service.store.home)
-    replaced = _live_other(record_path(endpoint.home))
-    return Listening(endpoint, write_endpoint(endpoint), replaced)
+    path = record_path(endpoint.home)
+    replaced = _live_other(path)
+    try:
+        return Listening(endpoint, write_endpoint(endpoint), replaced)
+    except OSError as exc:  # serving goes on; other commands will not find this server by itself
+        return Listening(endpoint, None, None, f"could not write {path}: {exc.strerror or exc}")
 
 
 def serve_forever(
@@ -96,7 +102,7 @@ def serve_forever(
                     on_listening(listening[0])
 
     def unrecord() -> None:
-        if listening:
+        if listening and listening[0].record is not None:
             remove_endpoint(listening[0].endpoint)
 
     config = uvicorn.Config(

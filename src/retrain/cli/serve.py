@@ -77,6 +77,13 @@ def _listening(what: Listening) -> None:
             f"{what.record} now names this one"
         )
     url, pid = what.endpoint.url, what.endpoint.pid
+    if what.record is None:
+        _say(f"retrain serve: listening on {url} (pid {pid})")
+        _say(
+            f"WARNING: {what.problem}: other commands will not find this server; "
+            f"pass them --serving-url {url}"
+        )
+        return
     _say(f"retrain serve: listening on {url} (pid {pid}; recorded in {what.record})")
 
 
