@@ -27,6 +27,7 @@ from fixtures.service_helpers import (
     wait_until,
 )
 from retrain.api import github_signature
+from retrain.app.endpoints import discover
 from retrain.runs.store import RunStore
 
 ENV = {
@@ -112,6 +113,9 @@ def serve(tmp: Path, *, grace: float, policy: str = "Queue") -> Iterator[Serve]:
 
     try:
         wait_until(up, timeout_s=60, what="retrain serve to answer")
+        found = discover(s.home)
+        assert found.endpoint is not None, found.reason
+        assert (found.endpoint.url, found.endpoint.pid) == (s.url, proc.pid)
         yield s
     finally:
         s.release()
@@ -130,6 +134,8 @@ def test_sigterm_drains_gracefully_and_leaves_no_run_running(tmp_path: Path) -> 
         s.proc.send_signal(signal.SIGTERM)
         # Draining: the queued run is cancelled at once, every receiver answers 503, inference still runs.
         wait_until(lambda: s.state(queued["run"]) == "Cancelled", what="the queued run to be cancelled")
+        # Its endpoint record is gone at once, so no new client picks a server on its way out.
+        assert discover(s.home).state == "none"
         refused = s.start_run()
         assert refused.status_code == 503, refused.text
         assert refused.json()["status"] == "unavailable"
