@@ -12,7 +12,7 @@ from retrain.data.contracts import builtin_contract
 from retrain.registry import Registry
 
 
-def v2(data: Any, shape: Any = (1, 5), datatype: str = "FP64") -> dict[str, Any]:
+def v2(data: Any, shape: Any = (1, 5), datatype: Any = "FP64") -> dict[str, Any]:
     return {"inputs": [{"name": "input-0", "shape": list(shape), "datatype": datatype, "data": data}]}
 
 
@@ -80,6 +80,40 @@ def test_malformed_v2_requests_are_400(served: Served, payload: Any, expected: s
     response = served.client.post(f"/v2/models/{FORECAST}/infer", json=payload)
     assert response.status_code == 400, response.text
     assert expected in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("datatype", "shown"),
+    [
+        ({}, "an object"),
+        ([], "a list"),
+        (["FP64"], "a list"),
+        (5, "a number"),
+        (None, "null"),
+        (True, "a boolean"),
+    ],
+)
+def test_a_v2_datatype_that_is_not_a_string_is_400_naming_the_field_and_the_types(
+    served: Served, datatype: Any, shown: str
+) -> None:
+    response = served.client.post(f"/v2/models/{FORECAST}/infer", json=v2([1, 2, 3, 4, 5], datatype=datatype))
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error.startswith("inputs[0].datatype: "), error
+    assert f"datatype must be a string, not {shown}; use FP64 (or FP32)" in error
+    assert "FP32, FP64, INT16, INT32, INT64, INT8, UINT16, UINT32, UINT64, UINT8" in error.replace(
+        "FP16, ", ""
+    )
+
+
+def test_values_that_overflow_inside_the_model_are_400_not_500(served: Served) -> None:
+    # Finite JSON numbers, but beyond float32: the forest compares in float32 (scikit-learn refuses them too).
+    response = served.client.post(f"/v1/models/{FORECAST}:predict", json={"instances": [[1e300] * 5]})
+    assert response.status_code == 400, response.text
+    assert "values too large for the model" in response.json()["error"]
+    assert response.headers["x-model-version"] == "1"
+    fine = served.client.post(f"/v1/models/{FORECAST}:predict", json={"instances": [row(FORECAST)]})
+    assert fine.status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -205,9 +205,18 @@ class ServingApp:
     async def _predict(self, model: LoadedModel, rows: Floats) -> np.ndarray[Any, Any]:
         try:
             if rows.shape[0] <= OFFLOAD_ROWS:
-                out = np.asarray(model.predict(rows))
+                out = _predict_checked(model, rows)
             else:
-                out = np.asarray(await asyncio.get_running_loop().run_in_executor(None, model.predict, rows))
+                loop = asyncio.get_running_loop()
+                out = await loop.run_in_executor(None, _predict_checked, model, rows)
+        except FloatingPointError as err:  # finite rows whose values overflow inside the model: bad input
+            raise HttpError(
+                400,
+                f"{model.name}: the rows hold values too large for the model ({err}); "
+                "tree models compare in float32, so inputs and their scaled values must stay within ±3.4e38",
+                model=model,
+                expected={"width": model.width, "feature_names": list(model.feature_names)},
+            ) from None
         except Exception as err:
             log.exception("serving: %s version %d: predict failed", model.name, model.version)
             raise HttpError(
@@ -282,8 +291,7 @@ class ServingApp:
             raise HttpError(
                 501,
                 f"unload is not supported: this server serves the version that the registry's 'serving' "
-                f"alias names for {name!r}",
-                hint="change what serves with `retrain deploy` or `retrain rollback`",
+                f"alias names for {name!r} (change it with `retrain deploy` or `retrain rollback`)",
             )
         elif path == "/metrics":
             allow(method, path, "GET")
@@ -322,7 +330,11 @@ class ServingApp:
             expected = {"width": model.width, "feature_names": list(model.feature_names)}
             raise HttpError(400, str(err), model=model, expected=expected) from None
         parsed = time.perf_counter()
-        predictions = await self._predict(model, rows)
+        try:
+            predictions = await self._predict(model, rows)
+        except HttpError as err:
+            self.metrics.request(name, endpoint, err.status)
+            raise
         predicted = time.perf_counter()
         body = codec.v2_answer(model, predictions, request_id) if v2 else codec.v1_answer(predictions)
         metrics = self.metrics
@@ -341,3 +353,10 @@ class ServingApp:
                 503, f"model {name!r}: {state.error or 'not loaded'}", model=model, **state.detail()
             )
         return 200, codec.dumps({"name": name, "load": True, "model_version": model.version_text}), model
+
+
+def _predict_checked(model: LoadedModel, rows: Floats) -> np.ndarray[Any, Any]:
+    """The model's answer, where a value that overflows on the way (float32 in the trees, a scaler's float64
+    for values near 1e308) raises instead of turning into inf and an answer that means nothing."""
+    with np.errstate(over="raise"):  # thread-local: set in the thread that predicts
+        return np.asarray(model.predict(rows))

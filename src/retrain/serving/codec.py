@@ -97,6 +97,19 @@ def _type(item: Any) -> str:
     )
 
 
+def _kind(item: Any) -> str:
+    """What a JSON value is, with its article: "an object", "a list", "a number", "null"."""
+    if item is None:
+        return "null"
+    if isinstance(item, bool):
+        return "a boolean"
+    if isinstance(item, int | float):
+        return "a number"
+    if isinstance(item, dict):
+        return "an object"
+    return "a list" if isinstance(item, list) else f"a {type(item).__name__}"
+
+
 def v1_rows(payload: Any, model: LoadedModel) -> Floats:
     """KServe V1: `{"instances": [[...], ...]}` (or TensorFlow's `"inputs"`) -> rows."""
     if not isinstance(payload, dict):
@@ -122,11 +135,14 @@ def v2_rows(payload: Any, model: LoadedModel) -> tuple[Floats, str | None]:
     tensor = inputs[0]
     datatype, shape, data = tensor.get("datatype"), tensor.get("shape"), tensor.get("data")
     if not isinstance(datatype, str) or datatype not in NUMERIC_TYPES:
-        shown = repr(datatype) if isinstance(datatype, str) else f"a {_type(datatype)}"
+        what = (
+            f"datatype {datatype[:30]!r} is not accepted"
+            if isinstance(datatype, str)
+            else (f"datatype must be a string, not {_kind(datatype)}")
+        )
         raise _bad(
             model,
-            f"datatype {shown[:60]} is not accepted; use FP64 (or FP32); "
-            f"the numeric types are {', '.join(sorted(NUMERIC_TYPES))}",
+            f"{what}; use FP64 (or FP32); the numeric types are {', '.join(sorted(NUMERIC_TYPES))}",
             "inputs[0].datatype",
         )
     if (
