@@ -1,4 +1,7 @@
-"""`retrain schedules list`: the training schedules, their next fire times and what the last fire did."""
+"""`retrain schedules list`: the training schedules, their next fire times and what the last fire did.
+
+A thin adapter over `retrain.app.schedules`.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +20,8 @@ app = typer.Typer(
 )
 
 
-def _local(moment: datetime | None, zone: Any) -> str:
-    if moment is None:
-        return "-"
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+def _local(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M %Z")  # already in the schedule's own zone
 
 
 @app.command("list")
@@ -33,44 +34,36 @@ def list_command(
     ] = None,
     count: Annotated[int, typer.Option("--count", "-n", min=1, max=20, help="Next fire times to show.")] = 1,
     home: Annotated[
-        Path | None, typer.Option("--home", envvar="RETRAIN_HOME", help="Data directory (scheduler state).")
+        Path | None,
+        typer.Option(
+            "--home",
+            help="Data directory (scheduler state). Default: server.home of --config, else $RETRAIN_HOME.",
+        ),
     ] = None,
     output: Annotated[Output, typer.Option("--output", "-o", help="text or json.")] = Output.text,
 ) -> None:
     """List the schedules with their next fire times, in each schedule's own time zone."""
     with exits():
-        from retrain.runs.home import default_home
-        from retrain.triggers.schedule_state import JsonStateFile, default_state_path
-        from retrain.triggers.schedules_config import load_schedules
+        from retrain.app.schedules import ScheduleListRequest, list_schedules
 
-        schedules = load_schedules(config)
-        state = JsonStateFile(default_state_path(home or default_home())).load()["schedules"]
-        now = datetime.now(UTC)
-        rows: list[dict[str, Any]] = []
-        for schedule in schedules:
-            upcoming: list[datetime] = []
-            moment = now
-            for _ in range(0 if schedule.suspend else count):
-                moment = schedule.cron.next_after(moment)
-                upcoming.append(moment)
-            entry = state.get(schedule.name)
-            last = entry["history"][-1] if entry and entry["history"] else None
-            rows.append(
-                {
-                    "name": schedule.name,
-                    "model": schedule.request.model,
-                    "pipeline": schedule.request.pipeline,
-                    "training_hours": schedule.request.training_hours,
-                    "cron": schedule.cron.expression,
-                    "time_zone": schedule.cron.time_zone,
-                    "concurrency_policy": schedule.policy,
-                    "starting_deadline_seconds": schedule.starting_deadline_s,
-                    "suspend": schedule.suspend,
-                    "next": [_local(t, schedule.cron.zone) for t in upcoming],
-                    "next_utc": [t.isoformat() for t in upcoming],
-                    "last": last,
-                }
-            )
+        listed = list_schedules(ScheduleListRequest(config=config, home=home, count=count))
+    rows: list[dict[str, Any]] = [
+        {
+            "name": s.name,
+            "model": s.model,
+            "pipeline": s.pipeline,
+            "training_hours": s.training_hours,
+            "cron": s.cron,
+            "time_zone": s.time_zone,
+            "concurrency_policy": s.policy,
+            "starting_deadline_seconds": s.starting_deadline_s,
+            "suspend": s.suspend,
+            "next": [_local(t) for t in s.next],
+            "next_utc": [t.astimezone(UTC).isoformat() for t in s.next],
+            "last": s.last,
+        }
+        for s in listed.schedules
+    ]
     if output is Output.json:
         print(json.dumps(rows, indent=2))
         return
