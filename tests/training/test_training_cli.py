@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import subprocess
@@ -73,8 +74,17 @@ def test_anomaly_detector_is_registered_as_a_candidate_and_serving_is_untouched(
     assert {"precision", "recall", "f1", "roc_auc"} <= set(meta["metrics"])
     extra = meta["extra"]
     assert len(extra["reference"]["features"]) == 45
-    assert Path(extra["executed_notebook"]) == logs / "anomaly-detector.executed.ipynb"
-    assert (logs / "anomaly-detector.executed.ipynb").is_file()
+    stored = meta.get("executed_notebook")
+    assert stored is not None and stored["file"] == "executed.ipynb"
+    assert info.executed_notebook == info.path / "executed.ipynb"
+    notebook_bytes = info.executed_notebook.read_bytes()
+    assert (
+        hashlib.sha256(notebook_bytes).hexdigest() == stored["sha256"]
+        and len(notebook_bytes) == stored["size"]
+    )
+    assert "injected-parameters" in notebook_bytes.decode()  # the notebook as it ran
+    assert (logs / "anomaly-detector.executed.ipynb").read_bytes() == notebook_bytes  # --log-dir copy
+    assert f"notebook: {info.executed_notebook}" in out
     assert extra["notebook_parameters"]["training_hours"] == 24.0
     assert [c["kind"] for c in extra["cells"]][:2] == ["parameters", "injected-parameters"]
     assert "fetch data: 1440 rows from synthetic" in err  # plain progress lines off a terminal

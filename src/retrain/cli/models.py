@@ -1,16 +1,20 @@
-"""`retrain models ...`: inspect the registry, promote, roll back and prune versions."""
+"""`retrain models ...`: inspect the registry, promote, roll back and prune versions (over app.models)."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from retrain.app import models as uc
 from retrain.cli.exits import exits
-from retrain.registry import Event, Promotion, Registry, VersionInfo, default_root
+
+if TYPE_CHECKING:
+    from retrain.registry import Event
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -40,17 +44,14 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (recorded in the a
 RunOpt = Annotated[str | None, typer.Option("--run", help="The run that asks for this (audit log).")]
 
 
-def _registry(root: Path | None) -> Registry:
-    return Registry(root if root is not None else default_root())
-
-
 def _emit(data: Any, output: Output) -> None:
     if output is Output.json:
         typer.echo(json.dumps(data, indent=2, default=str))
     else:
         import yaml  # lazy: only this output needs it
 
-        typer.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+        plain = json.loads(json.dumps(data, default=str))  # tuples and paths as YAML can hold them
+        typer.echo(yaml.safe_dump(plain, sort_keys=False, default_flow_style=False).rstrip())
 
 
 def _table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
@@ -73,32 +74,15 @@ def _text(value: object) -> str:
 def list_models(registry: RegistryOpt = None, output: OutputOpt = Output.table) -> None:
     """Every model: how many versions, which is serving and previous, when the last one was registered."""
     with exits():
-        reg = _registry(registry)
-        summary = []
-        for model in reg.models():
-            versions = reg.versions(model)
-            aliases = reg.aliases(model)
-            summary.append(
-                {
-                    "model": model,
-                    "versions": len(versions),
-                    "serving": aliases.get("serving"),
-                    "previous": aliases.get("previous"),
-                    "last_registered": versions[-1].created_at if versions else None,
-                }
-            )
-        if output is not Output.table:
-            _emit(summary, output)
-        elif not summary:
-            typer.echo(f"no models in {reg.root}")
-        else:
-            columns = ["model", "versions", "serving", "previous", "last registered"]
-            _table(None, columns, [[_text(v) for v in row.values()] for row in summary])
-
-
-def _describe(reg: Registry, info: VersionInfo) -> dict[str, Any]:
-    aliases = sorted(name for name, number in reg.aliases(info.model).items() if number == info.version)
-    return {"aliases": aliases, "path": str(info.path), **info.metadata}
+        listed = uc.list_models(registry)
+    summary = [dataclasses.asdict(row) for row in listed.models]
+    if output is not Output.table:
+        _emit(summary, output)
+    elif not summary:
+        typer.echo(f"no models in {listed.registry}")
+    else:
+        columns = ["model", "versions", "serving", "previous", "last registered"]
+        _table(None, columns, [[_text(v) for v in row.values()] for row in summary])
 
 
 @app.command()
@@ -110,32 +94,39 @@ def show(
 ) -> None:
     """One version: metrics, feature contract and lineage (what produced it, from which data and code)."""
     with exits():
-        reg = _registry(registry)
-        data = _describe(reg, reg.get(model, version))
+        described = uc.describe(uc.DescribeRequest(model, version, registry))
+    data = described.as_json()
     if output is not Output.table:
         _emit(data, output)
         return
     window = data.get("training_window") or {}
     artefact = data.get("artefact") or {}
+    lineage = described.lineage
+    executed = (
+        f"{lineage.executed_notebook} (sha256 {lineage.executed_notebook_sha256})"
+        if lineage.executed_notebook is not None
+        else None
+    )
     facts = [
         ("model", data.get("model")),
         ("version", data.get("version")),
-        ("aliases", ", ".join(data["aliases"])),
+        ("aliases", ", ".join(described.aliases)),
         ("created", data.get("created_at")),
         ("trainer", data.get("trainer")),
-        ("notebook", data.get("notebook_path")),
-        ("git commit", data.get("git_commit")),
+        ("notebook", lineage.notebook),
+        ("executed notebook", executed),
+        ("git commit", lineage.git_commit),
         (
             "data source",
             f"{data.get('data_source_requested')} (effective: {data.get('data_source_effective')})",
         ),
         ("training window", _window(window)),
         ("rows", ", ".join(f"{k}={v}" for k, v in (data.get("rows") or {}).items())),
-        ("run", data.get("run")),
-        ("artefact", f"{data['path']}/{artefact.get('file')}"),
+        ("run", lineage.run),
+        ("artefact", str(described.artefact)),
         ("sha256", artefact.get("sha256")),
         ("size", f"{artefact.get('size')} bytes"),
-        ("libraries", ", ".join(f"{k} {v}" for k, v in (data.get("libraries") or {}).items())),
+        ("libraries", ", ".join(f"{k} {v}" for k, v in lineage.libraries.items())),
     ]
     _table(None, ["field", "value"], [[name, _text(value)] for name, value in facts])
     metrics = data.get("metrics") or {}
@@ -171,7 +162,7 @@ def _event_row(event: Event) -> dict[str, Any]:
 def history(model: ModelArg, registry: RegistryOpt = None, output: OutputOpt = Output.table) -> None:
     """The audit log of a model: registered, promoted, rolled back, rejected, pruned, aliases."""
     with exits():
-        events = _registry(registry).history(model)
+        events = uc.history(model, registry).events
     rows = [_event_row(e) for e in events]
     if output is not Output.table:
         _emit(rows, output)
@@ -189,15 +180,16 @@ def history(model: ModelArg, registry: RegistryOpt = None, output: OutputOpt = O
     _table(None, columns, table_rows)
 
 
-def _report(promotion: Promotion) -> None:
-    if not promotion.changed or promotion.event is None:
-        typer.echo(f"{promotion.model}: version {promotion.serving} is already serving; nothing changed")
-        return
-    event = promotion.event
-    typer.echo(
-        f"{promotion.model}: {event.event.replace('_', ' ')}: version {promotion.serving} is serving "
-        f"(was: {_text(event.previous)}; previous now: {_text(promotion.previous)})"
-    )
+def _report(result: uc.AliasResult, output: Output) -> None:
+    if output is not Output.table:
+        _emit(dataclasses.asdict(result), output)
+    elif not result.changed:
+        typer.echo(f"{result.model}: version {result.serving} is already serving; nothing changed")
+    else:
+        typer.echo(
+            f"{result.model}: {result.outcome.replace('_', ' ')}: version {result.serving} is serving "
+            f"(was: {_text(result.was)}; previous now: {_text(result.previous)})"
+        )
 
 
 @app.command()
@@ -207,19 +199,26 @@ def promote(
     reason: ReasonOpt = "",
     run: RunOpt = None,
     registry: RegistryOpt = None,
+    output: OutputOpt = Output.table,
 ) -> None:
     """Serve VERSION: the serving version becomes `previous`, and <model>/model.pkl is replaced atomically."""
     with exits():
-        _report(_registry(registry).promote(model, version, reason=reason, run=run))
+        result = uc.promote(uc.AliasRequest(model, version, reason, run, registry))
+    _report(result, output)
 
 
 @app.command()
 def rollback(
-    model: ModelArg, reason: ReasonOpt = "", run: RunOpt = None, registry: RegistryOpt = None
+    model: ModelArg,
+    reason: ReasonOpt = "",
+    run: RunOpt = None,
+    registry: RegistryOpt = None,
+    output: OutputOpt = Output.table,
 ) -> None:
-    """Serve the previous version again."""
+    """Serve the previous version again (in the registry only; `retrain rollback` also tells the server)."""
     with exits():
-        _report(_registry(registry).rollback(model, reason=reason, run=run))
+        result = uc.rollback(uc.AliasRequest(model, None, reason, run, registry))
+    _report(result, output)
 
 
 @app.command()
@@ -228,11 +227,14 @@ def prune(
     keep: Annotated[int, typer.Option("--keep", help="How many of the newest versions to keep (>= 1).")],
     reason: ReasonOpt = "",
     registry: RegistryOpt = None,
+    output: OutputOpt = Output.table,
 ) -> None:
     """Delete old versions. The serving, previous and any aliased version are always kept."""
     with exits():
-        removed = _registry(registry).prune(model, keep=keep, reason=reason)
-    if removed:
-        typer.echo(f"{model}: deleted version(s) {', '.join(map(str, removed))}")
+        result = uc.prune(uc.PruneRequest(model, keep, reason, registry))
+    if output is not Output.table:
+        _emit(dataclasses.asdict(result), output)
+    elif result.deleted:
+        typer.echo(f"{model}: deleted version(s) {', '.join(map(str, result.deleted))}")
     else:
         typer.echo(f"{model}: nothing to delete")

@@ -1,8 +1,11 @@
-"""`retrain train MODEL`: run the model's notebook on fresh data and register a candidate version."""
+"""`retrain train MODEL`: run the model's notebook on fresh data and register a candidate version.
+
+A thin adapter over `retrain.app.train`: options in, the use case's result out (text or `-o json`), errors
+mapped to exit codes by `retrain.cli.exits`; SIGTERM/SIGINT end it with 143/130 after the clean-up.
+"""
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import sys
@@ -13,21 +16,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from retrain.app.train import Executor
 from retrain.cli.common import Output
 from retrain.cli.exits import exits
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgressBar
 
+    from retrain.app.train import TrainResult
     from retrain.training.progress import Progress
-    from retrain.training.train import TrainOutcome
 
 HEADLINE_METRICS = ("f1", "precision", "recall", "roc_auc", "r2", "skill", "mae", "rmse")
-
-
-class Executor(enum.StrEnum):
-    local = "local"  # papermill in this process's environment (the step container on a cluster)
-    notebook_validation_job = "notebook-validation-job"  # the Jupyter Notebook Validator Operator
 
 
 class RichProgress:
@@ -104,26 +103,31 @@ def _parameters(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _summary(outcome: TrainOutcome) -> dict[str, Any]:
+def _summary(result: TrainResult) -> dict[str, Any]:
     return {
-        "model": outcome.version.model,
-        "version": outcome.version.version,
-        "artefact": str(outcome.version.artefact),
-        "serving": outcome.serving,
-        "metrics": outcome.metrics,
-        "data": outcome.data,
-        "gpu": None if outcome.device is None else outcome.device.as_metrics(),
-        "executed_notebook": str(outcome.executed_notebook),
-        "seconds": {k: round(v, 3) for k, v in outcome.seconds.items()},
+        "model": result.model,
+        "version": result.version,
+        "artefact": str(result.path),
+        "serving": result.serving,
+        "outcome": result.outcome,
+        "reason": result.reason,
+        "next_action": result.next_action,
+        "metrics": dict(result.metrics),
+        "data": result.data,
+        "gpu": result.gpu,
+        "executed_notebook": None if result.executed_notebook is None else str(result.executed_notebook),
+        "job": result.job,
+        "seconds": dict(result.seconds),
     }
 
 
-def _print_text(outcome: TrainOutcome) -> None:
-    serving = "none" if outcome.serving is None else f"version {outcome.serving}"
-    info = outcome.version
-    typer.echo(f"registered {info.model} version {info.version} (candidate; serving: {serving}, unchanged)")
-    typer.echo(f"  artefact: {info.artefact}")
-    metrics = outcome.metrics
+def _print_text(result: TrainResult) -> None:
+    serving = "none" if result.serving is None else f"version {result.serving}"
+    typer.echo(
+        f"registered {result.model} version {result.version} (candidate; serving: {serving}, unchanged)"
+    )
+    typer.echo(f"  artefact: {result.path}")
+    metrics = result.metrics
     keys = [k for k in HEADLINE_METRICS if k in metrics] or [
         k for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)
     ][:6]
@@ -132,9 +136,14 @@ def _print_text(outcome: TrainOutcome) -> None:
     )
     if shown:
         typer.echo(f"  metrics:  {shown}")
-    if outcome.device is not None and outcome.device.gpu_requested and not outcome.device.gpu_used:
-        typer.echo(f"  gpu:      not used ({outcome.device.fallback_reason})")
-    typer.echo(f"  notebook: {outcome.executed_notebook}")
+    gpu = result.gpu or {}
+    if gpu.get("gpu_requested") and not gpu.get("gpu_used"):
+        typer.echo(f"  gpu:      not used ({gpu.get('gpu_fallback_reason')})")
+    if result.executed_notebook is not None:
+        typer.echo(f"  notebook: {result.executed_notebook}")
+    if result.job is not None:
+        typer.echo(f"  notebook validation job: {result.job}")
+    typer.echo(f"  next:     {result.next_action}")
 
 
 def train_command(
@@ -183,10 +192,17 @@ def train_command(
     ] = None,
     log_dir: Annotated[
         Path | None,
-        typer.Option("--log-dir", envvar="RETRAIN_LOG_DIR", help="Keep the executed notebook here."),
+        typer.Option(
+            "--log-dir",
+            envvar="RETRAIN_LOG_DIR",
+            help="Also keep the executed notebook and kernel log here (the registry keeps the notebook).",
+        ),
     ] = None,
     work_dir: Annotated[
-        Path | None, typer.Option("--work-dir", help="Scratch space (default: the system temp directory).")
+        Path | None,
+        typer.Option(
+            "--work-dir", help="Scratch space (default: <registry>/.staging; removed after the run)."
+        ),
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds the whole notebook may run.")] = 3600.0,
     cell_timeout: Annotated[
@@ -229,34 +245,8 @@ def train_command(
     Never changes the serving version. Exit status: 0 registered, 2 bad input, 75 temporary (e.g.
     Prometheus unreachable), 1 the notebook or its model failed; nothing is registered on failure.
     """
-    if executor is Executor.notebook_validation_job:
-        with exits():
-            from retrain.cli.cluster_ops import train_with_job_command
-
-            train_with_job_command(
-                model,
-                hours=hours,
-                data_source=data_source,
-                notebook_path=notebook_path,
-                gpu=gpu,
-                registry=registry,
-                prometheus_url=prometheus_url,
-                anomaly_rate=anomaly_rate,
-                seed=seed,
-                run=run,
-                results_dir=results_dir,
-                timeout=timeout,
-                git_url=git_url,
-                git_ref=git_ref,
-                image=image,
-                claim=claim,
-                namespace=namespace,
-                as_json=output is Output.json,
-            )
-        return
     with exits():
-        from retrain.registry import Registry, default_root
-        from retrain.training.train import TrainRequest, train, write_results
+        from retrain.app.train import JobOptions, Terminated, TrainRequest, train, write_results
 
         request = TrainRequest(
             model=model,
@@ -264,6 +254,7 @@ def train_command(
             data_source=data_source,
             notebook=notebook_path,
             gpu=gpu,
+            registry=registry,
             prometheus_url=prometheus_url,
             anomaly_rate=anomaly_rate,
             horizon_minutes=horizon_minutes,
@@ -274,15 +265,23 @@ def train_command(
             work_dir=work_dir,
             timeout_s=timeout,
             cell_timeout_s=cell_timeout,
+            executor=executor,
+            job=JobOptions(git_url=git_url, git_ref=git_ref, image=image, claim=claim, namespace=namespace),
         )
-        with _reporting() as progress:
-            outcome = train(request, Registry(registry or default_root()), progress=progress)
+        try:
+            with _reporting() as progress:
+                result = train(request, progress=progress, on_note=lambda line: print(line, file=sys.stderr))
+        except (Terminated, KeyboardInterrupt) as stop:
+            code = stop.exit_code if isinstance(stop, Terminated) else 130
+            why = stop.name if isinstance(stop, Terminated) else "SIGINT"
+            print(f"error: training stopped by {why}; nothing was registered", file=sys.stderr)
+            raise typer.Exit(code) from None
         if results_dir is not None:
-            write_results(results_dir, outcome)
+            write_results(results_dir, result)
         if output is Output.json:
-            typer.echo(json.dumps(_summary(outcome), indent=2, default=str))
+            typer.echo(json.dumps(_summary(result), indent=2, default=str))
         else:
-            _print_text(outcome)
+            _print_text(result)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,6 @@ Answers: {"ok": true, ...} or {"ok": false, "error": "Type: message", "traceback
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -26,21 +25,26 @@ _state: dict[str, Any] = {}
 
 
 def _load(request: dict[str, Any]) -> dict[str, Any]:
-    from retrain.registry.digest import sha256_bytes
+    from retrain.errors import RetrainError
+    from retrain.registry.errors import IntegrityError
+    from retrain.registry.loading import load_artefact
 
     started = time.perf_counter()
-    data = Path(request["path"]).read_bytes()
-    # The digest is checked on the very bytes that are unpickled (the gate's check 1 may be a moment old).
-    digest = sha256_bytes(data)
-    if (digest, len(data)) != (request["sha256"], request["size"]):
+    path = Path(request["path"])
+    try:
+        # The digest is checked on the very bytes that are unpickled (the gate's check 1 may be a moment old).
+        model = load_artefact(
+            path, sha256=request["sha256"], size=int(request["size"]), label=str(request.get("label") or path)
+        )
+    except IntegrityError as err:
+        return {"ok": False, "error": f"IntegrityError: {err.message}"}
+    except RetrainError as err:  # not a loadable pickle: report what the unpickler raised
+        cause = err.__cause__ or err
         return {
             "ok": False,
-            "error": f"IntegrityError: the artefact changed: sha256 {digest} ({len(data)} bytes), "
-            f"registered {request['sha256']} ({request['size']} bytes)",
+            "error": f"{type(cause).__name__}: {cause}",
+            "traceback": "".join(traceback.format_exception(cause, limit=8))[-4000:],
         }
-    import joblib  # type: ignore[import-untyped]
-
-    model = joblib.load(io.BytesIO(data))
     _state["model"] = model
     kind = type(model)
     width = getattr(model, "n_features_in_", None)

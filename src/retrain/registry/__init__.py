@@ -6,7 +6,7 @@ The on-disk layout is a contract that KServe servers and pipelines rely on; see 
 from retrain.registry.errors import IntegrityError
 from retrain.registry.events import Event
 from retrain.registry.layout import default_root
-from retrain.registry.loading import load_model
+from retrain.registry.loading import load_artefact, load_model
 from retrain.registry.metadata import NewVersionMetadata, VersionMetadata
 from retrain.registry.store import Promotion, Registry
 from retrain.registry.versions import VersionInfo
@@ -20,5 +20,6 @@ __all__ = [
     "VersionInfo",
     "VersionMetadata",
     "default_root",
+    "load_artefact",
     "load_model",
 ]

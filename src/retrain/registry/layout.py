@@ -2,10 +2,12 @@
 
     <root>/<model>/versions/<n>/model.pkl       the artefact of version n (n counts from 1)
     <root>/<model>/versions/<n>/metadata.json   what produced it and its digest
+    <root>/<model>/versions/<n>/executed.ipynb  the notebook as it ran (lineage; named in metadata.json)
     <root>/<model>/aliases.json                 {"serving": n, "previous": m, ...user aliases}
     <root>/<model>/model.pkl                    copy of the serving version (stock KServe --model_dir)
     <root>/<model>/events.jsonl                 append-only audit log
     <root>/<model>/.lock                        the per-model lock file
+    <root>/.staging/                            scratch directories of running trainings (see staging.py)
 
 Names starting with `.tmp-` are private scratch entries of a writer; they are never part of the registry.
 """
@@ -22,6 +24,7 @@ from retrain.errors import InvalidInput, Location
 
 ARTEFACT = "model.pkl"
 METADATA = "metadata.json"
+EXECUTED_NOTEBOOK = "executed.ipynb"
 ALIASES = "aliases.json"
 EVENTS = "events.jsonl"
 LOCK = ".lock"

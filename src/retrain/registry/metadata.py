@@ -53,6 +53,8 @@ class VersionMetadata(TypedDict):
     libraries: dict[str, str]
     run: str | None
     extra: dict[str, Any]
+    # The notebook as it ran, stored beside the artefact (absent for versions registered without one).
+    executed_notebook: NotRequired[ArtefactRecord]
 
 
 # `aliases.json`: {"serving": n, "previous": m, ...user aliases}; a flat object, so a plain dict type.

@@ -21,9 +21,11 @@ from retrain.errors import Conflict, InvalidInput, Location, NotFound, RetrainEr
 from retrain.registry import atomic
 from retrain.registry.aliases import read_aliases, write_aliases
 from retrain.registry.digest import sha256_file
+from retrain.registry.errors import IntegrityError
 from retrain.registry.events import Event, append_event, read_events
 from retrain.registry.layout import (
     ARTEFACT,
+    EXECUTED_NOTEBOOK,
     METADATA,
     PREVIOUS,
     RESERVED_ALIASES,
@@ -113,8 +115,21 @@ class Registry:
 
     # -- writing (under the model lock) --------------------------------------------------------------------
 
-    def register(self, model: str, artefact: Path, metadata: NewVersionMetadata) -> VersionInfo:
-        """Store `artefact` as the next version of `model`. Never changes an alias."""
+    def register(
+        self,
+        model: str,
+        artefact: Path,
+        metadata: NewVersionMetadata,
+        *,
+        executed_notebook: Path | None = None,
+        expected_sha256: str | None = None,
+    ) -> VersionInfo:
+        """Store `artefact` as the next version of `model`. Never changes an alias.
+
+        `executed_notebook` (the notebook as it ran) is stored beside the artefact, in the same atomic step,
+        and named with its digest in metadata.json. `expected_sha256`: the digest of the bytes the caller
+        checked; a copy that differs (the file changed since) is refused with IntegrityError.
+        """
         check_model_name(model)
         artefact = Path(artefact)
         if not artefact.is_file():
@@ -144,7 +159,21 @@ class Registry:
             scratch = atomic.private_dir(paths.versions)
             try:
                 sha256, size = atomic.copy_new_file(artefact, scratch / ARTEFACT)
+                if expected_sha256 is not None and sha256 != expected_sha256:
+                    raise IntegrityError(
+                        f"{artefact} changed after it was checked: "
+                        f"sha256 {sha256}, checked {expected_sha256}",
+                        location=Location(file=str(artefact)),
+                        hint="nothing may write the model file while it is registered; train again",
+                    )
                 meta = draft.copy()
+                if executed_notebook is not None:
+                    nb_sha256, nb_size = atomic.copy_new_file(executed_notebook, scratch / EXECUTED_NOTEBOOK)
+                    meta["executed_notebook"] = {
+                        "file": EXECUTED_NOTEBOOK,
+                        "sha256": nb_sha256,
+                        "size": nb_size,
+                    }
                 meta["version"] = version
                 meta["created_at"] = iso(self._clock())
                 meta["artefact"] = {"file": ARTEFACT, "sha256": sha256, "size": size}

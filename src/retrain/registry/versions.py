@@ -29,6 +29,12 @@ class VersionInfo:
     created_at: str
     metadata: VersionMetadata = field(compare=False, hash=False, repr=False)
 
+    @property
+    def executed_notebook(self) -> Path | None:
+        """The executed notebook stored with this version (lineage), or None when it has none."""
+        record = self.metadata.get("executed_notebook")
+        return self.path / str(record["file"]) if record else None
+
 
 def check_digest(info: VersionInfo, sha256: str, size: int) -> None:
     """Raise IntegrityError unless the bytes read (`sha256`, `size`) are the ones registered for `info`."""

@@ -7,7 +7,9 @@ one launches `sys.executable -m ipykernel_launcher`. A fresh virtual environment
 
 The kernel process gets the caller's environment plus the contract's variables (the caller's own
 `os.environ` is never changed), runs in the given working directory, and writes its stdout/stderr to a log
-file next to the executed notebook. Its connection file lives in the caller's private directory.
+file next to the executed notebook. Its connection file lives in the caller's private directory. The kernel
+exits by itself when its parent dies (ipykernel polls `JPY_PARENT_PID`, which jupyter_client sets), so a
+`retrain train` killed with SIGKILL leaves no kernel running either.
 """
 
 from __future__ import annotations
@@ -21,10 +23,16 @@ KERNEL_NAME = "python3"  # ipykernel's built-in spec: the current interpreter
 
 
 def kernel_manager_class(
-    env: Mapping[str, str], log: IO[bytes], cwd: Path | None, connection_file: Path
+    env: Mapping[str, str],
+    log: IO[bytes],
+    cwd: Path | None,
+    connection_file: Path,
+    *,
+    pids: list[int] | None = None,
 ) -> type[Any]:
     """A KernelManager class (nbclient instantiates it) bound to this run's environment, log, working
-    directory and connection file (the caller owns its directory and removes it afterwards)."""
+    directory and connection file (the caller owns its directory and removes it afterwards). The started
+    kernel's process id is appended to `pids`, so the caller can stop it when it is interrupted."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
@@ -49,5 +57,8 @@ def kernel_manager_class(
             if cwd is not None:
                 kw["cwd"] = str(cwd)
             await super().start_kernel(**kw)
+            pid = getattr(self.provisioner, "pid", None)  # LocalProvisioner: the kernel process
+            if pids is not None and isinstance(pid, int):
+                pids.append(pid)
 
     return ThisInterpreterKernelManager

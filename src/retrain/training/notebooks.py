@@ -14,10 +14,13 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import os
 import re
+import signal
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,7 @@ class NotebookJob:
     cell_timeout_s: float | None = None
     start_timeout_s: float = 60.0
     strict: frozenset[str] = frozenset()  # parameters passed even when the notebook does not declare them
+    runtime_dir: Path | None = None  # where the kernel's connection file goes; None: a private temp dir
 
 
 @dataclass(frozen=True)
@@ -84,27 +88,63 @@ class NotebookFailed(RunFailed):
     ) -> None:
         lines = [message, *(f"  | {line}" for line in excerpt.splitlines()), f"executed notebook: {executed}"]
         super().__init__("\n".join(lines), location=Location(file=str(notebook)), hint=hint)
-        self.notebook, self.executed = notebook, executed
+        self.headline, self.notebook, self.executed = message, notebook, executed
         self.cell_index, self.excerpt, self.ename, self.evalue = cell_index, excerpt, ename, evalue
+
+    def kept_at(self, executed: Path) -> NotebookFailed:
+        """The same failure, naming where the executed notebook was kept (the scratch copy is removed)."""
+        return NotebookFailed(
+            self.headline,
+            notebook=self.notebook,
+            executed=executed,
+            cell_index=self.cell_index,
+            excerpt=self.excerpt,
+            ename=self.ename,
+            evalue=self.evalue,
+            hint=self.hint,
+        )
 
 
 def read_notebook(path: Path) -> Any:
-    """The notebook as an nbformat node; InvalidInput naming the file when it cannot be one."""
+    """The notebook as an nbformat node; InvalidInput naming the file when it cannot be one.
+
+    The message names the file and what is wrong with it, never its content: `--notebook-path /etc/passwd`
+    must not print the first bytes of the password file (nbformat's own errors quote them).
+    """
+    import json
+
     import nbformat
 
+    where = Location(file=str(path), field="notebook-path")
+    hint = "give the path of a Jupyter notebook (.ipynb, nbformat 4 JSON)"
     if not path.is_file():
-        raise InvalidInput(
-            f"notebook {path} does not exist or is not a file",
-            location=Location(file=str(path), field="notebook-path"),
-            hint="give the path of a .ipynb file",
-        )
+        raise InvalidInput(f"notebook {path} does not exist or is not a file", location=where, hint=hint)
     try:
-        return nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
-    except Exception as err:  # nbformat raises several unrelated types for unreadable files
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
         raise InvalidInput(
-            f"cannot read notebook {path}: {type(err).__name__}: {err}",
-            location=Location(file=str(path), field="notebook-path"),
-            hint="the file must be a Jupyter notebook (nbformat 4 JSON)",
+            f"{path} is not a notebook: it is not UTF-8 text", location=where, hint=hint
+        ) from None
+    except OSError as err:
+        raise InvalidInput(
+            f"cannot read notebook {path}: {err.strerror}", location=where, hint=hint
+        ) from None
+    try:
+        json.loads(text)
+    except ValueError as err:
+        position = (
+            f" (line {err.lineno}, column {err.colno})" if isinstance(err, json.JSONDecodeError) else ""
+        )
+        raise InvalidInput(
+            f"{path} is not a notebook: it is not JSON{position}", location=where, hint=hint
+        ) from None
+    try:
+        return nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+    except Exception as err:  # nbformat raises several unrelated types; their messages quote the file
+        raise InvalidInput(
+            f"{path} is not a notebook: its JSON does not follow the nbformat schema ({type(err).__name__})",
+            location=where,
+            hint=hint,
         ) from None
 
 
@@ -177,6 +217,24 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+@contextlib.contextmanager
+def _runtime(directory: Path | None) -> Iterator[Path]:
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        yield directory
+        return
+    with tempfile.TemporaryDirectory(prefix="retrain-kernel-") as runtime:
+        yield Path(runtime)
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.waitpid(pid, 0)  # our child: reap it
+
+
 def run_notebook(job: NotebookJob, *, on_cell: CellCallback | None = None) -> NotebookResult:
     """Execute `job.notebook` into `job.output`; raise NotebookFailed on any failure."""
     nb = read_notebook(job.notebook)
@@ -215,9 +273,10 @@ def run_notebook(job: NotebookJob, *, on_cell: CellCallback | None = None) -> No
     def failed(message: str, **kw: Any) -> NotebookFailed:
         return NotebookFailed(message, notebook=job.notebook, executed=job.output, **kw)
 
-    with tempfile.TemporaryDirectory(prefix="retrain-kernel-") as runtime, kernel_log.open("wb") as log:
+    kernels: list[int] = []  # the kernel's pid, killed if this process is interrupted mid-notebook
+    with _runtime(job.runtime_dir) as runtime, kernel_log.open("wb") as log:
         manager = kernel_manager_class(
-            job.env, log, job.cwd or job.notebook.parent, Path(runtime) / "kernel.json"
+            job.env, log, job.cwd or job.notebook.parent, runtime / "kernel.json", pids=kernels
         )
         try:
             executed = papermill.execute_notebook(
@@ -276,6 +335,11 @@ def run_notebook(job: NotebookJob, *, on_cell: CellCallback | None = None) -> No
                 evalue=str(err),
                 hint="check that ipykernel is installed in this Python environment",
             ) from None
+        except BaseException:
+            # SIGTERM/SIGINT (raised by the caller's handlers) leaves papermill no chance to stop the
+            # kernel: stop it here, so nothing keeps writing into a scratch directory about to go.
+            _kill(kernels)
+            raise
     return NotebookResult(
         executed=job.output,
         kernel_log=kernel_log,

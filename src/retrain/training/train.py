@@ -1,16 +1,17 @@
-"""The train use case: fetch data -> run the notebook in a scratch MODEL_DIR -> check model.pkl -> register.
+"""Training: fetch data -> run the notebook in a scratch MODEL_DIR -> check model.pkl -> register.
 
 It registers a *candidate* version and never touches an alias: promotion is the gate's and deploy's job.
 Everything that can be refused is refused before any work starts (InvalidInput); a failure at any later
-point leaves the registry as it was (the version is registered last, in one atomic step).
+point leaves the registry as it was (the version is registered last, in one atomic step, together with the
+executed notebook). The run's scratch directory lives under `<registry>/.staging/` (or `work_dir`) and is
+removed on success, failure and SIGTERM/SIGINT (see `retrain.training.interrupts`); after a SIGKILL the next
+training sweeps it (`retrain.registry.staging`). A failed notebook is kept (`retrain.training.keep`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,15 +23,25 @@ from retrain.data.settings import DataSettings
 from retrain.data.sources import Dataset, DatasetInfo, check_hours, check_source, fetch
 from retrain.errors import InvalidInput, Location
 from retrain.registry import NewVersionMetadata, Registry, VersionInfo
-from retrain.registry.layout import check_model_name
+from retrain.registry.layout import EXECUTED_NOTEBOOK, check_model_name
+from retrain.registry.staging import scratch_dir, staging_dir
 from retrain.training.builtin import builtin_notebook, check_window, default_hours, grid_seconds
 from retrain.training.gpu import CudaStatus, DevicePlan, detect_cuda, plan_device
 from retrain.training.handoff import data_settings, dump_dataset
-from retrain.training.notebooks import CellTiming, NotebookJob, NotebookResult, read_notebook, run_notebook
+from retrain.training.keep import keep_failed, keep_logs
+from retrain.training.notebooks import (
+    CellTiming,
+    NotebookFailed,
+    NotebookJob,
+    NotebookResult,
+    read_notebook,
+    run_notebook,
+)
 from retrain.training.progress import NoProgress, Progress
 from retrain.training.validate import read_outputs
 
 log = logging.getLogger("retrain.training")
+SCRATCH_PREFIX = "train-"
 Fetcher = Callable[[str, str, float, DataSettings], Dataset]
 
 
@@ -47,8 +58,8 @@ class TrainRequest:
     seed: int = 42
     parameters: Mapping[str, Any] = field(default_factory=dict)  # more notebook parameters (always passed)
     run: str | None = None  # None: $RETRAIN_RUN_NAME
-    log_dir: Path | None = None  # where the executed notebook is kept; None: beside MODEL_DIR
-    work_dir: Path | None = None  # parent of the run's scratch directory; None: the system temp dir
+    log_dir: Path | None = None  # also keep the executed notebook and kernel log here
+    work_dir: Path | None = None  # parent of the run's scratch directory; None: <registry>/.staging
     timeout_s: float | None = 3600.0
     cell_timeout_s: float | None = None
 
@@ -57,8 +68,8 @@ class TrainRequest:
 class TrainOutcome:
     version: VersionInfo
     serving: int | None  # the serving version, unchanged by training
-    executed_notebook: Path
-    kernel_log: Path
+    executed_notebook: Path  # the copy stored with the version in the registry
+    kernel_log: Path | None  # kept only with --log-dir
     metrics: dict[str, Any]
     cells: tuple[CellTiming, ...]
     data: DatasetInfo | None
@@ -113,19 +124,45 @@ def train(
     contract = builtin_contract(model, horizon_minutes=request.horizon_minutes) if builtin else None
     run = request.run or env.get("RETRAIN_RUN_NAME") or None
 
-    if request.work_dir is not None:
-        request.work_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = Path(tempfile.mkdtemp(prefix=f"retrain-train-{model}-", dir=request.work_dir))
-    model_dir, data_file = run_dir / "model", run_dir / "dataset.pkl"
-    model_dir.mkdir()
-    executed = (request.log_dir or run_dir) / f"{model}.executed.ipynb"
-    seconds: dict[str, float] = {}
-    dataset: Dataset | None = None
-    try:
-        if builtin:
+    parent = request.work_dir if request.work_dir is not None else staging_dir(registry.root)
+    with scratch_dir(parent, f"{SCRATCH_PREFIX}{model}-") as run_dir:
+        job = _Job(request, registry, model, builtin, hours, notebook, settings, contract, run, run_dir)
+        try:
+            return job.execute(steps, fetcher, detect)
+        except NotebookFailed as err:
+            kept = keep_failed(job.executed, model, log_dir=request.log_dir, parent=parent)
+            raise (err.kept_at(kept) if kept is not None else err) from None
+
+
+@dataclass
+class _Job:
+    """One training inside its scratch directory (removed by the caller, whatever happens)."""
+
+    request: TrainRequest
+    registry: Registry
+    model: str
+    builtin: bool
+    hours: float
+    notebook: Path
+    settings: DataSettings
+    contract: FeatureContract | None
+    run_name: str | None
+    run_dir: Path
+
+    @property
+    def executed(self) -> Path:
+        return self.run_dir / EXECUTED_NOTEBOOK
+
+    def execute(self, steps: Progress, fetcher: Fetcher, detect: Callable[[], CudaStatus]) -> TrainOutcome:
+        request, model, settings = self.request, self.model, self.settings
+        model_dir, data_file = self.run_dir / "model", self.run_dir / "dataset.pkl"
+        model_dir.mkdir()
+        seconds: dict[str, float] = {}
+        dataset: Dataset | None = None
+        if self.builtin:
             steps.begin("fetch data")
             started = time.monotonic()
-            dataset = fetcher(model, request.data_source, hours, settings)
+            dataset = fetcher(model, request.data_source, self.hours, settings)
             dump_dataset(dataset, data_file)
             seconds["fetch"] = time.monotonic() - started
             if dataset.fallback_reason:
@@ -136,42 +173,45 @@ def train(
         parameters: dict[str, Any] = {
             "model_name": model,
             "data_source": request.data_source,
-            "training_hours": hours,
+            "training_hours": self.hours,
             "anomaly_rate": settings.synthetic.anomaly_rate,
             "seed": request.seed,
             "prometheus_url": settings.prometheus.url,
             "horizon_minutes": request.horizon_minutes,
             "gpu": request.gpu,
-            "data_path": str(data_file) if builtin else "",
+            "data_path": str(data_file) if self.builtin else "",
         }
         parameters.update(request.parameters)
         contract_env = {
             "MODEL_NAME": model,
             "MODEL_DIR": str(model_dir),
             "DATA_SOURCE": request.data_source,
-            "TRAINING_HOURS": _fmt(hours),
-            "TRAINING_DAYS": _fmt(hours / 24),
+            "TRAINING_HOURS": _fmt(self.hours),
+            "TRAINING_DAYS": _fmt(self.hours / 24),
             "PROMETHEUS_URL": settings.prometheus.url,
             "ANOMALY_RATE": _fmt(settings.synthetic.anomaly_rate),
             "SYNTHETIC_SEED": str(request.seed),
-            **({"RETRAIN_RUN_NAME": run} if run else {}),
+            **({"RETRAIN_RUN_NAME": self.run_name} if self.run_name else {}),
         }
         job = NotebookJob(
-            notebook=notebook,
-            output=executed,
+            notebook=self.notebook,
+            output=self.executed,
             parameters=parameters,
             env=contract_env,
             timeout_s=request.timeout_s,
             cell_timeout_s=request.cell_timeout_s,
             strict=frozenset(request.parameters),
+            runtime_dir=self.run_dir / "kernel",
         )
-        steps.begin(f"run notebook {notebook.name}")
+        name = self.notebook.name
+        steps.begin(f"run notebook {name}")
         result = run_notebook(job, on_cell=steps.update)
         seconds["notebook"] = result.duration_s
-        steps.end(f"run notebook {notebook.name}", f"{len(result.cells)} cells in {result.duration_s:.1f} s")
+        steps.end(f"run notebook {name}", f"{len(result.cells)} cells in {result.duration_s:.1f} s")
+        kernel_log = keep_logs(result, model, request.log_dir)
 
         steps.begin("check model")
-        outputs = read_outputs(model_dir, notebook=notebook, contract=contract)
+        outputs = read_outputs(model_dir, notebook=self.notebook, contract=self.contract)
         steps.end("check model", f"{type(outputs.model).__name__} answers the feature contract")
 
         steps.begin("register")
@@ -180,28 +220,28 @@ def train(
             metrics.update(device.as_metrics())
         data = outputs.training.get("data") or (dataset.info() if dataset is not None else None)
         meta = NewVersionMetadata(
-            trainer=outputs.training.get("trainer") or f"notebook:{notebook.name}",
-            notebook_path=notebook,
+            trainer=outputs.training.get("trainer") or f"notebook:{name}",
+            notebook_path=self.notebook,
             data_source_requested=request.data_source,
             data_source_effective=data["data_source_effective"] if data else None,
-            training_hours=hours,
+            training_hours=self.hours,
             window_start=dataset.start if dataset is not None else None,
             window_end=dataset.end if dataset is not None else None,
             rows=_rows(outputs.training.get("rows"), dataset),
             feature_contract=outputs.contract.to_json() if outputs.contract is not None else None,
             metrics=metrics,
-            run=run,
+            run=self.run_name,
             extra=_extra(outputs.training, data, result, device=device, contract=outputs.contract),
         )
-        version = registry.register(model, outputs.artefact, meta)
+        version = self.registry.register(
+            model, outputs.artefact, meta, executed_notebook=self.executed, expected_sha256=outputs.sha256
+        )
         steps.end("register", f"{model} version {version.version} (candidate)")
-    finally:
-        data_file.unlink(missing_ok=True)
-    _tidy(run_dir, model_dir, keep_dir=request.log_dir is None)
-    serving = registry.aliases(model).get("serving")
-    return TrainOutcome(
-        version, serving, executed, result.kernel_log, metrics, result.cells, data, device, seconds
-    )
+        serving = self.registry.aliases(model).get("serving")
+        executed = version.executed_notebook or self.executed
+        return TrainOutcome(
+            version, serving, executed, kernel_log, metrics, result.cells, data, device, seconds
+        )
 
 
 def _device(model: str, gpu: bool, detect: Callable[[], CudaStatus]) -> DevicePlan:
@@ -234,7 +274,6 @@ def _extra(
     contract: FeatureContract | None,
 ) -> dict[str, Any]:
     extra: dict[str, Any] = {
-        "executed_notebook": str(result.executed),
         "notebook_parameters": dict(result.parameters),
         "notebook_seconds": round(result.duration_s, 3),
         "cells": [
@@ -256,18 +295,3 @@ def _extra(
     if contract is not None and contract.horizon_minutes is not None:
         extra["horizon_minutes"] = contract.horizon_minutes
     return extra
-
-
-def _tidy(run_dir: Path, model_dir: Path, *, keep_dir: bool) -> None:
-    """After a success: the registry holds the model, so only the executed notebook is worth keeping."""
-    if keep_dir:
-        shutil.rmtree(model_dir, ignore_errors=True)
-    else:
-        shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def write_results(directory: Path, outcome: TrainOutcome) -> None:
-    """Tekton results `model-version` and `model-path` (no trailing newline, as Tekton reads them)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "model-version").write_text(str(outcome.version.version), encoding="utf-8")
-    (directory / "model-path").write_text(str(outcome.version.artefact), encoding="utf-8")

@@ -1,8 +1,9 @@
 """Check what a notebook left in MODEL_DIR before anything is registered.
 
-`model.pkl` must exist, unpickle, and be a model: `predict` must be callable, and when the feature
-contract is known, `predict` on two rows of the contract's width must answer one prediction per row
-(and `target_width` values per prediction for a multi-output model). `metrics.json` and `training.json`
+`model.pkl` must exist, unpickle (through the registry's one loader, `retrain.registry.load_artefact`), and
+be a model: `predict` must be callable, and when the feature contract is known, `predict` on two rows of
+the contract's width must answer one prediction per row (and `target_width` values per prediction for a
+multi-output model). `metrics.json` and `training.json`
 are optional, but when present they must be JSON objects. Every problem is a RunFailed naming the file.
 """
 
@@ -25,6 +26,7 @@ class NotebookOutputs:
     metrics: dict[str, Any]
     training: TrainingJSON
     contract: FeatureContract | None
+    sha256: str  # of the artefact's bytes that were loaded and checked
 
 
 def _json_object(path: Path, notebook: Path) -> dict[str, Any] | None:
@@ -70,22 +72,29 @@ def read_outputs(model_dir: Path, *, notebook: Path, contract: FeatureContract |
                 f"notebook {notebook.name} wrote an invalid feature contract: {err}",
                 location=Location(file=str(model_dir / TRAINING)),
             ) from None
-    model = load_model(artefact, notebook)
+    model, sha256 = load_model(artefact, notebook)
     check_model(model, artefact, contract)
-    return NotebookOutputs(artefact, model, metrics, training, contract)
+    return NotebookOutputs(artefact, model, metrics, training, contract, sha256)
 
 
-def load_model(artefact: Path, notebook: Path) -> Any:
-    import joblib  # type: ignore[import-untyped]
+def load_model(artefact: Path, notebook: Path) -> tuple[Any, str]:
+    """The model the notebook wrote and the digest of the bytes that were unpickled.
 
-    try:
-        return joblib.load(artefact)
-    except Exception as err:  # unpickling can raise anything the pickled classes raise
-        raise RunFailed(
-            f"{ARTEFACT} written by notebook {notebook.name} cannot be loaded: {type(err).__name__}: {err}",
-            location=Location(file=str(artefact)),
-            hint="write the trained model with joblib.dump(model, path)",
-        ) from None
+    The registry's one loader does the unpickling; the digest is taken here, and `register` later refuses
+    a copy with another digest, so the version registered is the model that passed these checks.
+    """
+    from retrain.registry.digest import sha256_file
+    from retrain.registry.loading import load_artefact
+
+    sha256, size = sha256_file(artefact)
+    model = load_artefact(
+        artefact,
+        sha256=sha256,
+        size=size,
+        label=f"{ARTEFACT} written by notebook {notebook.name}",
+        refuse=RunFailed,
+    )
+    return model, sha256
 
 
 def check_model(model: Any, artefact: Path, contract: FeatureContract | None) -> None:
