@@ -72,7 +72,8 @@ class Runs:
             return store.list_runs()
 
     def states(self) -> list[tuple[str, str | None]]:
-        return sorted((r.state, r.reason) for r in self.records())
+        # A run not yet admitted has no reason: sort None first rather than compare it with a string.
+        return sorted(((r.state, r.reason) for r in self.records()), key=lambda p: (p[0], p[1] or ""))
 
     def go(self) -> None:
         (self.shared / "go").touch()

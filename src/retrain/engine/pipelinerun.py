@@ -6,13 +6,12 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from retrain.engine import reasons
 from retrain.engine.backoff import backoff_for
-from retrain.engine.clock import rfc3339
 from retrain.engine.matrix import combinations
 from retrain.engine.params import param_replacements, resolve_params
 from retrain.engine.reasons import RunRejected
@@ -28,6 +27,13 @@ from retrain.engine.scheduler import (
 from retrain.engine.taskrun import CancelSignal, ExecEnv, TaskRunOutcome, TaskRunRequest, execute_taskrun
 from retrain.engine.whens import all_true
 from retrain.engine.workspaces import BoundWorkspace, task_workspaces
+from retrain.runs.status import (
+    ChildReference,
+    Condition,
+    PipelineRunResult,
+    PipelineRunStatus,
+    SkippedTask,
+)
 from retrain.tekton.dag import build_dag
 from retrain.tekton.durations import format_duration, parse_duration
 from retrain.tekton.model import (
@@ -154,12 +160,13 @@ class PipelineRunner:
         self.timeouts: set[Timeout] = set()
         self.running: dict[asyncio.Task[list[TaskRunOutcome]], str] = {}
         self.signals: dict[str, CancelSignal] = {}
-        self.children: list[dict[str, Any]] = []
-        self.skipped: list[dict[str, Any]] = []
+        self.children: list[ChildReference] = []
+        self.skipped: list[SkippedTask] = []
         self.fail: tuple[str, str] | None = None
         self.started = env.clock.now()
         self.t0 = env.clock.monotonic()
-        self.finally_started: float | None = None
+        self.finally_started: float | None = None  # monotonic, for the finally timeout
+        self.finally_start_time: datetime | None = None  # wall clock, for the status
         self.last_publish = float("-inf")
         self.base = self._base_replacements()
         self.spec_doc = req.spec.model_dump(by_alias=True, exclude_none=True)  # constant: dumped once
@@ -214,12 +221,7 @@ class PipelineRunner:
                     for skip in decision.skip:
                         state = self.states[skip.name]
                         state.phase, state.skip_reason, state.when = "skipped", skip.reason, skip.when
-                        entry: dict[str, Any] = {"name": skip.name, "reason": skip.reason}
-                        if skip.when:
-                            entry["whenExpressions"] = [
-                                w.model_dump(by_alias=True, exclude_none=True) for w in skip.when
-                            ]
-                        self.skipped.append(entry)
+                        self.skipped.append(SkippedTask(skip.name, skip.reason, tuple(skip.when)))
                     for name in decision.start:
                         self._start(name)
                     if decision.skip or decision.start:
@@ -288,6 +290,7 @@ class PipelineRunner:
         state = self.states[name]
         if state.is_finally and self.finally_started is None:
             self.finally_started = self.env.clock.monotonic()
+            self.finally_start_time = self.env.clock.now()
         try:
             requests = self._taskrun_requests(task, state.is_finally)
         except RunRejected as exc:
@@ -305,20 +308,8 @@ class PipelineRunner:
         self.signals[name] = signal
         for req in requests:
             state.taskruns.append(req.name)
-            child: dict[str, Any] = {
-                "apiVersion": "tekton.dev/v1",
-                "kind": "TaskRun",
-                "name": req.name,
-                "pipelineTaskName": name,
-            }
             display_name = _display_name(task, req.params, replacements)
-            if display_name:
-                child["displayName"] = display_name
-            if state.when:
-                child["whenExpressions"] = [
-                    w.model_dump(by_alias=True, exclude_none=True) for w in state.when
-                ]
-            self.children.append(child)
+            self.children.append(ChildReference(req.name, name, display_name, tuple(state.when)))
         deadline = self._task_deadline(state.is_finally)
         coroutine = asyncio.gather(
             *(execute_taskrun(r, self.env, signal, deadline=deadline) for r in requests)
@@ -439,35 +430,24 @@ class PipelineRunner:
         else:
             state.results = dict(outcomes[0].results)
 
-    def _status_doc(self) -> dict[str, Any]:
+    def _status(self) -> PipelineRunStatus:
         cond = condition(
             self.facts(),
             self.req.name,
             pipeline_timeout=format_duration(self.req.timeouts.pipeline or timedelta(0)),
             tasks_timeout=format_duration(self.req.timeouts.tasks or timedelta(0)),
         )
-        if self.fail is not None and cond.status != "Unknown":
-            cond = type(cond)("False", self.fail[0], self.fail[1])
-        doc: dict[str, Any] = {
-            "conditions": [
-                {
-                    "type": "Succeeded",
-                    "status": cond.status,
-                    "reason": cond.reason,
-                    "message": cond.message,
-                    "lastTransitionTime": rfc3339(self.env.clock.now()),
-                }
-            ],
-            "startTime": rfc3339(self.started),
-            "pipelineSpec": self.spec_doc,
-        }
-        if self.children:
-            doc["childReferences"] = list(self.children)
-        if self.skipped:
-            doc["skippedTasks"] = list(self.skipped)
-        if self.finally_started is not None:
-            doc["finallyStartTime"] = rfc3339(self.env.clock.now())
-        return doc
+        status, reason, message = cond.status, cond.reason, cond.message
+        if self.fail is not None and status != "Unknown":
+            status, reason, message = "False", self.fail[0], self.fail[1]
+        return PipelineRunStatus(
+            condition=Condition(status, reason, message, self.env.clock.now()),
+            start_time=self.started,
+            pipeline_spec=self.spec_doc,
+            children=tuple(self.children),
+            skipped=tuple(self.skipped),
+            finally_start_time=self.finally_start_time,
+        )
 
     def _publish(self, *, force: bool = False) -> None:
         # Status writes are throttled: a run's record is at most PUBLISH_S behind while it runs (the final
@@ -475,23 +455,23 @@ class PipelineRunner:
         now = time.monotonic()  # an I/O budget, not run semantics: real time even under a fake clock
         if force or now - self.last_publish >= PUBLISH_S:
             self.last_publish = now
-            self.on_run_status(self._status_doc())
+            self.on_run_status(self._status().render())
 
     def _conclude(self) -> PipelineRunOutcome:
-        doc = self._status_doc()
-        if self.fail is not None:
-            doc["conditions"][0].update(status="False", reason=self.fail[0], message=self.fail[1])
-        doc["completionTime"] = rfc3339(self.env.clock.now())
-        results = self._pipeline_results()
-        if results:
-            doc["results"] = results
+        status = self._status()
+        cond = status.condition
+        if self.fail is not None:  # a failure decided at the end wins over the counts, even "Unknown"
+            cond = replace(cond, status="False", reason=self.fail[0], message=self.fail[1])
+        final = replace(
+            status, condition=cond, completion_time=self.env.clock.now(), results=self._pipeline_results()
+        )
+        doc = final.render()
         self.on_run_status(doc)
-        c = doc["conditions"][0]
-        return PipelineRunOutcome(c["status"], c["reason"], c["message"], doc)
+        return PipelineRunOutcome(cond.status, cond.reason, cond.message, doc)
 
-    def _pipeline_results(self) -> list[dict[str, Any]]:
+    def _pipeline_results(self) -> tuple[PipelineRunResult, ...]:
         replacements = self.base.merged(result_replacements(self.states, with_status=False))
-        out: list[dict[str, Any]] = []
+        out: list[PipelineRunResult] = []
         for result in self.req.spec.results:
             value = result.value
             if isinstance(value, str):
@@ -517,5 +497,5 @@ class PipelineRunner:
                 obj2 = {k: substitute_string(v, replacements) for k, v in value.items()}
                 resolved = None if any(find_references(v) for v in obj2.values()) else obj2
             if resolved is not None:
-                out.append({"name": result.name, "value": resolved})
-        return out
+                out.append(PipelineRunResult(result.name, resolved))
+        return tuple(out)

@@ -10,13 +10,13 @@ import asyncio
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from retrain.engine import reasons
 from retrain.engine.backoff import NO_BACKOFF, Backoff
-from retrain.engine.clock import Clock, rfc3339
+from retrain.engine.clock import Clock
 from retrain.engine.images import entrypoint_argv, known_images
 from retrain.engine.mounts import attempt_dir, write_mounts
 from retrain.engine.params import param_replacements
@@ -24,6 +24,7 @@ from retrain.engine.process import StepLaunch, run_step
 from retrain.engine.sandbox import Mount, Sandbox
 from retrain.engine.scripts import materialize_script
 from retrain.engine.workspaces import BoundWorkspace
+from retrain.runs.status import Condition, StepState, TaskRunResult, TaskRunStatus
 from retrain.tekton.durations import format_duration, parse_duration
 from retrain.tekton.model import ParamValue, Step, TaskSpec
 from retrain.tekton.substitution import Replacements, substitute_model
@@ -82,16 +83,6 @@ class ExecEnv:
 
 def step_names(spec: TaskSpec) -> list[str]:
     return [s.name or f"unnamed-{i}" for i, s in enumerate(spec.steps)]
-
-
-def _condition(status: str, reason: str, message: str, at: datetime) -> dict[str, str]:
-    return {
-        "type": "Succeeded",
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": rfc3339(at) or "",
-    }
 
 
 def merge_step_template(spec: TaskSpec) -> list[Step]:
@@ -171,11 +162,11 @@ class _Attempt:
                 alias.symlink_to(f"step-{name}")
         return param_replacements(self.req.params).merged(Replacements(strings=strings))
 
-    async def run(self, deadline: float | None) -> tuple[Phase, str, str, list[dict[str, Any]]]:
+    async def run(self, deadline: float | None) -> tuple[Phase, str, str, list[StepState]]:
         replacements = self.replacements()
         steps = [substitute_model(s, replacements) for s in merge_step_template(self.req.spec)]
         names = step_names(self.req.spec)
-        states: list[dict[str, Any]] = []
+        states: list[StepState] = []
         outcome: tuple[Phase, str, str] = (
             "succeeded",
             reasons.TR_SUCCEEDED,
@@ -183,7 +174,7 @@ class _Attempt:
         )
         for index, (step, name) in enumerate(zip(steps, names, strict=True)):
             if outcome[0] != "succeeded":
-                states.append(_skipped_step(name, step))
+                states.append(StepState.skipped(name, step.image or ""))
                 continue
             phase, reason, message, state = await self._run_step(index, name, step, deadline)
             states.append(state)
@@ -193,7 +184,7 @@ class _Attempt:
 
     async def _run_step(
         self, index: int, name: str, step: Step, deadline: float | None
-    ) -> tuple[Phase, str, str, dict[str, Any]]:
+    ) -> tuple[Phase, str, str, StepState]:
         if step.script is not None:
             _, argv = materialize_script(
                 step.script,
@@ -213,7 +204,7 @@ class _Attempt:
                     f"{step.image!r} is not known locally (known: {', '.join(known_images())}); "
                     "add command: or script:"
                 )
-                return "failed", reasons.TR_FAILED, message, _skipped_step(name, step)
+                return "failed", reasons.TR_FAILED, message, StepState.skipped(name, step.image or "")
             argv = known
         env = {e.name: e.value or "" for e in step.env or [] if e.value_from is None}
         env.setdefault("HOME", self.visible("/tekton/home"))
@@ -245,18 +236,15 @@ class _Attempt:
         exit_dir = self.dirs["/tekton/steps"] / f"step-{name}"
         (exit_dir / "exitCode").write_text(str(result.exit_code))
         continued = result.exit_code != 0 and step.on_error == "continue" and result.reason == "Error"
-        state = {
-            "name": name,
-            "container": f"step-{name}",
-            "imageID": step.image or "",
-            "terminated": {
-                "exitCode": result.exit_code,
-                "reason": "Completed" if result.exit_code == 0 else result.reason,
-                "startedAt": rfc3339(result.started_at),
-                "finishedAt": rfc3339(result.finished_at),
-            },
-            "terminationReason": "Continued" if continued else result.reason,
-        }
+        state = StepState(
+            name=name,
+            image=step.image or "",
+            exit_code=result.exit_code,
+            reason="Completed" if result.exit_code == 0 else result.reason,
+            termination_reason="Continued" if continued else result.reason,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+        )
         if result.reason == "Cancelled":
             # Stopped by the pipeline's timeout: Tekton counts that TaskRun as failed, not cancelled.
             phase: Phase = "timed_out" if self.cancel.reason == reasons.TR_TIMEOUT else "cancelled"
@@ -329,19 +317,9 @@ class _Attempt:
         return results, None
 
 
-def _skipped_step(name: str, step: Step) -> dict[str, Any]:
-    return {
-        "name": name,
-        "container": f"step-{name}",
-        "imageID": step.image or "",
-        "terminated": {"exitCode": 1, "reason": "Skipped"},
-        "terminationReason": "Skipped",
-    }
-
-
-def _result_list(spec: TaskSpec, results: Mapping[str, ParamValue]) -> list[dict[str, Any]]:
+def _result_list(spec: TaskSpec, results: Mapping[str, ParamValue]) -> tuple[TaskRunResult, ...]:
     types = {r.name: r.effective_type for r in spec.results}
-    return [{"name": k, "type": types.get(k, "string"), "value": v} for k, v in results.items()]
+    return tuple(TaskRunResult(k, types.get(k, "string"), v) for k, v in results.items())
 
 
 async def execute_taskrun(
@@ -350,23 +328,12 @@ async def execute_taskrun(
     """Run a TaskRun to completion, retrying as asked. `deadline` (monotonic) bounds it from outside."""
     clock = env.clock
     started = clock.now()
-    retries_status: list[dict[str, Any]] = []
-    base = {"podName": f"{req.name}-pod", "taskSpec": req.spec.model_dump(by_alias=True, exclude_none=True)}
-    env.on_status(
-        req.name,
-        {
-            **base,
-            "conditions": [
-                _condition(
-                    "Unknown",
-                    reasons.TR_RUNNING,
-                    "Not all Steps in the Task have finished executing",
-                    started,
-                )
-            ],
-            "startTime": rfc3339(started),
-        },
+    tries: list[TaskRunStatus] = []  # the tries that failed and were retried (retriesStatus)
+    spec_doc = req.spec.model_dump(by_alias=True, exclude_none=True)
+    running = Condition(
+        "Unknown", reasons.TR_RUNNING, "Not all Steps in the Task have finished executing", started
     )
+    env.on_status(req.name, TaskRunStatus(f"{req.name}-pod", spec_doc, running, started).render())
     retry = 0
     while True:
         attempt_started = clock.now()
@@ -392,52 +359,43 @@ async def execute_taskrun(
                 result_error,
             )
         finished = clock.now()
-        status: dict[str, Any] = {
-            **base,
-            "podName": f"{req.name}-pod" + (f"-retry{retry}" if retry else ""),
-            "startTime": rfc3339(attempt_started),
-            "completionTime": rfc3339(finished),
-            "steps": steps,
-        }
-        if results:
-            status["results"] = _result_list(req.spec, results)
+        this_try = TaskRunStatus(
+            pod_name=f"{req.name}-pod" + (f"-retry{retry}" if retry else ""),
+            task_spec=spec_doc,
+            condition=Condition("False", reason, message, finished),
+            start_time=attempt_started,
+            completion_time=finished,
+            steps=tuple(steps),
+            results=_result_list(req.spec, results),
+        )
         retryable = phase in ("failed", "timed_out") and retry < req.retries and not cancel.event.is_set()
         if not retryable:
-            cond = "True" if phase == "succeeded" else "False"
             if phase == "failed" and req.ignore_failure:  # Tekton marks the TaskRun itself FailureIgnored
                 reason = reasons.TR_FAILURE_IGNORED
-            status["conditions"] = [_condition(cond, reason, message, finished)]
-            if retries_status:
-                status["retriesStatus"] = retries_status
-            status["startTime"] = rfc3339(started)
+            outcome = Condition("True" if phase == "succeeded" else "False", reason, message, finished)
+            final = replace(this_try, condition=outcome, start_time=started, retries=tuple(tries))
+            status = final.render()
             env.on_status(req.name, status)
             return TaskRunOutcome(req.name, phase, reason, message, results, status, retry)
-        status["conditions"] = [_condition("False", reason, message, finished)]
-        retries_status.append(status)
+        tries.append(this_try)
         retry += 1
         delay = req.backoff.delay(retry)
-        pending = {
-            **base,
-            "startTime": rfc3339(started),
-            "retriesStatus": retries_status,
-            "conditions": [
-                _condition(
-                    "Unknown",
-                    reasons.TR_TO_BE_RETRIED,
-                    f"{message} (retry {retry} of {req.retries} in {delay:g}s)",
-                    finished,
-                )
-            ],
-        }
-        env.on_status(req.name, pending)
+        waiting = Condition(
+            "Unknown",
+            reasons.TR_TO_BE_RETRIED,
+            f"{message} (retry {retry} of {req.retries} in {delay:g}s)",
+            finished,
+        )
+        pending = TaskRunStatus(f"{req.name}-pod", spec_doc, waiting, started, retries=tuple(tries))
+        env.on_status(req.name, pending.render())
         if delay > 0:
             await _sleep_unless_cancelled(clock, delay, cancel)
         if cancel.event.is_set():
-            status = {
-                **pending,
-                "completionTime": rfc3339(clock.now()),
-                "conditions": [_condition("False", cancel.reason, cancel.message, clock.now())],
-            }
+            now = clock.now()
+            cancelled = replace(
+                pending, condition=Condition("False", cancel.reason, cancel.message, now), completion_time=now
+            )
+            status = cancelled.render()
             env.on_status(req.name, status)
             return TaskRunOutcome(req.name, "cancelled", cancel.reason, cancel.message, {}, status, retry)
 

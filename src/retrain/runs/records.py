@@ -182,18 +182,12 @@ def event_from_row(row: Row) -> EventRecord:
 def with_outcome(status: Mapping[str, Any], *, reason: str, message: str, at: datetime) -> dict[str, Any]:
     """`status` ended by the store itself (cancelled before start, refused, engine gone): Succeeded=False.
 
-    Everything else the engine wrote (childReferences, startTime, ...) is kept, so `runs describe` still
+    Everything else the engine wrote (childReferences, startTime, ...) is kept, so `runs show` still
     shows how far the run got.
     """
-    condition = {
-        "type": "Succeeded",
-        "status": "False",
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": rfc3339(at),
-    }
-    others = [c for c in status.get("conditions", []) if c.get("type") != "Succeeded"]
-    return {**status, "conditions": [condition, *others], "completionTime": rfc3339(at)}
+    from retrain.runs.status import Condition, ended
+
+    return ended(status, Condition("False", reason, message, at))
 
 
 Decision = Literal["start", "wait", "refused"]
