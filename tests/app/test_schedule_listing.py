@@ -1,5 +1,5 @@
-"""`retrain schedules list` (over `retrain.app.schedules`) reads the state that `retrain serve` keeps, in the
-home the service uses: `--home`, else the configuration's `server.home`, else $RETRAIN_HOME."""
+"""`retrain schedules list` (over `retrain.triggers.schedule_list`) reads the state that `retrain serve`
+keeps, in the home the service uses: `--home`, else the configuration's `server.home`, else $RETRAIN_HOME."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from retrain.app.schedules import ScheduleListRequest, list_schedules
 from retrain.cli import schedules as schedules_cli
+from retrain.triggers.schedule_list import ScheduleListRequest, list_schedules
 from retrain.triggers.schedule_state import JsonStateFile, StateJSON, default_state_path
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)  # a Wednesday

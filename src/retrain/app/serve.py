@@ -1,135 +1,74 @@
-"""`retrain serve`'s composition: the service (`retrain.triggers.service`), its scheduler, drift checks and
-notifier (`retrain.triggers.wiring`), the HTTP API over it (`retrain.api`), and what it runs at start-up.
+"""What `retrain serve` runs, said at start-up: schedules (cron, next fire time), drift checks (cron,
+interval, next check) and the receivers that start or change something, with whether each needs a
+credential now. A frozen value; `retrain.cli.serve` prints it, nothing here formats.
 
-`describe_service` is the start-up description: which schedules (cron, next fire time) and drift checks
-(cron, interval, next check) run, and which receivers answer without a credential. The CLI prints it;
-nothing here formats. Running the server is `retrain.app.serve_loop`.
+The application layer sits below `retrain.triggers` and `retrain.api`, so this module does not see the
+service: `retrain.triggers.compose.startup_description` collects the parts the service actually runs and
+calls `describe`. Running the server is `retrain.app.serve_loop`; the endpoint record `retrain.app.endpoints`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
-if TYPE_CHECKING:
-    from retrain.api import Credentials
-    from retrain.engine.prepare import Catalog
-    from retrain.serving.app import ServingApp
-    from retrain.triggers.config import RetrainConfig
-    from retrain.triggers.service import Service
+from retrain.app.requests import TrainingRequest
 
 
-# -- composition -------------------------------------------------------------------------------------------
+class CronLike(Protocol):
+    """`retrain.triggers.cron.CronSchedule`."""
+
+    @property
+    def expression(self) -> str: ...
+
+    @property
+    def time_zone(self) -> str: ...
+
+    @property
+    def zone(self) -> ZoneInfo: ...
+
+    def next_after(self, moment: datetime) -> datetime: ...
 
 
-def build_service(
-    config: RetrainConfig,
-    *,
-    registry: Path | None = None,
-    home: Path | None = None,
-    sandbox: str = "auto",
-    env: Mapping[str, str] | None = None,
-    on_note: Callable[[str], None] | None = None,
-) -> tuple[Service, ServingApp]:
-    """The service and its whole ASGI app (inference, then the API and the hooks)."""
-    from retrain.api import create_api
+class ScheduleLike(Protocol):
+    """`retrain.triggers.scheduler.Schedule`."""
 
-    service = open_service(config, registry=registry, home=home, sandbox=sandbox, env=env, on_note=on_note)
-    api = create_api(service, credentials=credentials_of(config), limiter=service.limiter)
-    return service, service.asgi(api)
+    @property
+    def name(self) -> str: ...
 
+    @property
+    def cron(self) -> CronLike: ...
 
-def open_service(
-    config: RetrainConfig,
-    *,
-    registry: Path | None = None,
-    home: Path | None = None,
-    sandbox: str = "auto",
-    env: Mapping[str, str] | None = None,
-    parts: bool = True,
-    on_note: Callable[[str], None] | None = None,
-) -> Service:
-    """A Service over the run store and registry that the flags, else the configuration, else the
-    environment name; with its scheduler, drift monitor and notifier unless `parts` is False."""
-    from retrain.app.engine import build_engine
-    from retrain.catalog import builtin_catalog
-    from retrain.runs.home import default_home
-    from retrain.triggers.service import Service
+    @property
+    def request(self) -> TrainingRequest: ...
 
-    environ = os.environ if env is None else env
-    base = config.base_dir
-    server = config.server
-    home = home or (base / server.home if server.home else default_home(environ))
-    if registry is None and server.registry is not None:
-        registry = base / server.registry
-    elif registry is None:  # as `retrain.registry.default_root`, but under this service's home
-        explicit = environ.get("RETRAIN_REGISTRY")
-        registry = Path(explicit) if explicit else home / "registry"
-    engine = build_engine(
-        home.expanduser(), sandbox, on_note=on_note, catalog=catalog_of(config, builtin_catalog())
-    )
-    service = Service(config, engine, registry.expanduser().resolve())
-    if parts:
-        attach_parts(service, environ)
-    return service
+    @property
+    def suspend(self) -> bool: ...
 
 
-def catalog_of(config: RetrainConfig, catalog: Catalog) -> Catalog:
-    """The built-in catalog plus the configuration's `catalog:` files (a Pipeline of the same name wins)."""
-    from retrain.errors import InvalidInputs
-    from retrain.tekton.loader import load_files
-    from retrain.tekton.model import Pipeline, Task
-    from retrain.tekton.validation import validate_object
+@dataclass(frozen=True)
+class DriftPlan:
+    """The drift checks the service runs: `retrain.drift.DriftSettings` and the next check after a time."""
 
-    if not config.catalog:
-        return catalog
-    loaded = load_files([config.base_dir / path for path in config.catalog])
-    problems = [p for doc in loaded.documents for p in validate_object(doc.obj, where=doc.source)]
-    if problems:
-        raise problems[0] if len(problems) == 1 else InvalidInputs(problems)
-    for doc in loaded.documents:
-        if isinstance(doc.obj, Task | Pipeline):
-            catalog.add(doc.obj)
-    return catalog
+    cron: str
+    time_zone: str
+    next_after: Callable[[datetime], datetime]
+    models: tuple[str, ...] | None
+    data_source: str
+    hours: float
 
 
-def attach_parts(service: Service, env: Mapping[str, str]) -> None:
-    """The scheduler, drift monitor and notifier that `schedules:`, `drift:` and `notifications:` describe.
-    The scheduler reads the service's serving URL when it fires: with `--port 0` it is known only once
-    the server listens."""
-    from retrain.triggers import wiring
+@dataclass(frozen=True)
+class Secrets:
+    """Which credentials are set (never their values)."""
 
-    scheduler = wiring.service_scheduler(
-        service.config, service.launch, lambda: service.serving_url, store=service.store
-    )
-    drift = wiring.service_drift_monitor(service.config, service.registry_root, environ=env)
-    notifier, on_finished = wiring.service_notifier(service.config, service.store, environ=env)
-    service.attach(
-        scheduler=scheduler,
-        drift=(drift[0], drift[1].next_after) if drift is not None else None,
-        notifier=notifier,
-        on_finished=on_finished,
-    )
-
-
-def credentials_of(config: RetrainConfig) -> Credentials:
-    from retrain.api import Credentials
-
-    def secret(value: Any) -> str | None:
-        return value.get_secret_value() if value is not None else None
-
-    return Credentials(
-        api_token=secret(config.api.token),
-        github_secret=secret(config.hooks.github.secret),
-        alertmanager_token=secret(config.hooks.alertmanager.token),
-    )
-
-
-# -- the start-up description ------------------------------------------------------------------------------
+    api_token: bool
+    github_secret: bool
+    alertmanager_token: bool
 
 
 @dataclass(frozen=True)
@@ -185,56 +124,47 @@ class StartupDescription:
         return self.host not in ("127.0.0.1", "::1", "localhost") and not self.host.startswith("127.")
 
 
-def describe_service(service: Service, *, now: datetime | None = None) -> StartupDescription:
-    """What `service` runs and who may start things, from the parts actually attached to it."""
-    from retrain.drift import DriftMonitor
-    from retrain.triggers.scheduler import Scheduler
-
-    moment = now or datetime.now(UTC)
-    schedules: tuple[ScheduleInfo, ...] = ()
-    if isinstance(service.scheduler, Scheduler):
-        schedules = tuple(
-            ScheduleInfo(
-                s.name,
-                s.request.model,
-                s.request.pipeline,
-                s.cron.expression,
-                s.cron.time_zone,
-                None if s.suspend else s.cron.next_after(moment).astimezone(s.cron.zone),
-            )
-            for s in service.scheduler.schedules
+def describe(
+    *,
+    config: Path | None,
+    host: str,
+    registry: Path,
+    home: Path,
+    schedules: Sequence[ScheduleLike],
+    drift: DriftPlan | None,
+    secrets: Secrets,
+    now: datetime,
+) -> StartupDescription:
+    """The description of a service running `schedules` and `drift`, guarded by `secrets`, at `now`."""
+    infos = tuple(
+        ScheduleInfo(
+            s.name,
+            s.request.model,
+            s.request.pipeline,
+            s.cron.expression,
+            s.cron.time_zone,
+            None if s.suspend else s.cron.next_after(now).astimezone(s.cron.zone),
         )
-    drift: DriftInfo | None = None
-    monitor, next_after = service.drift if service.drift is not None else (None, None)
-    if isinstance(monitor, DriftMonitor) and next_after is not None:
-        settings = monitor.settings
-        first = next_after(moment)
-        from zoneinfo import ZoneInfo
-
-        drift = DriftInfo(
-            settings.schedule,
-            settings.time_zone,
-            first.astimezone(ZoneInfo(settings.time_zone)),
-            next_after(first) - first,
-            settings.models,
-            settings.data_source,
-            settings.hours,
-        )
-    return StartupDescription(
-        config=service.config.source,
-        host=service.config.server.host,
-        registry=service.registry_root,
-        home=service.store.home,
-        schedules=schedules,
-        drift=drift,
-        receivers=receivers_of(service.config),
+        for s in schedules
     )
+    checks: DriftInfo | None = None
+    if drift is not None:
+        first = drift.next_after(now)
+        checks = DriftInfo(
+            drift.cron,
+            drift.time_zone,
+            first.astimezone(ZoneInfo(drift.time_zone)),
+            drift.next_after(first) - first,
+            drift.models,
+            drift.data_source,
+            drift.hours,
+        )
+    return StartupDescription(config, host, registry, home, infos, checks, receivers_of(secrets))
 
 
-def receivers_of(config: RetrainConfig) -> tuple[ReceiverInfo, ...]:
+def receivers_of(secrets: Secrets) -> tuple[ReceiverInfo, ...]:
     """The endpoints that start or change something, and whether each needs a credential now."""
-    creds = credentials_of(config)
-    api, github, alerts = bool(creds.api_token), bool(creds.github_secret), bool(creds.alertmanager_token)
+    api, github, alerts = secrets.api_token, secrets.github_secret, secrets.alertmanager_token
     return (
         ReceiverInfo(
             "POST /api/v1/... (start and cancel runs)", "API token", "RETRAIN_API_TOKEN or api.token",

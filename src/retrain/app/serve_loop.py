@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from retrain.app.endpoints import (
     Endpoint,
@@ -28,7 +28,35 @@ if TYPE_CHECKING:
     import socket
 
     from retrain.serving.app import ServingApp
-    from retrain.triggers.service import Service
+
+
+class _Store(Protocol):
+    @property
+    def home(self) -> Path: ...
+
+
+class _Launcher(Protocol):
+    async def cancel_all(self) -> None: ...
+
+
+class Servable(Protocol):
+    """What the loop needs of `retrain.triggers.service.Service` (a layer above this one)."""
+
+    serving_url: str
+
+    @property
+    def registry_root(self) -> Path: ...
+
+    @property
+    def store(self) -> _Store: ...
+
+    @property
+    def launcher(self) -> _Launcher: ...
+
+    @property
+    def accepting(self) -> bool: ...
+
+    async def drain(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -50,11 +78,12 @@ def _live_other(path: Path) -> Endpoint | None:
     return found if same_process else None
 
 
-def announce(service: Service, sockets: list[socket.socket], host: str) -> Listening:
-    """The service now listens on `sockets`: set its serving URL (unless configured) and write the record."""
+def announce(service: Servable, sockets: list[socket.socket], host: str, *, set_url: bool) -> Listening:
+    """The service now listens on `sockets`: set its serving URL (`set_url`: none is configured) and write
+    the record."""
     port = int(sockets[0].getsockname()[1])
     url = client_url(host, port)
-    if service.config.server.serving_url is None:
+    if set_url:
         service.serving_url = url  # pipelines' deploy and verify steps reach this server there
     endpoint = this_process(url, registry=service.registry_root, home=service.store.home)
     path = record_path(endpoint.home)
@@ -66,12 +95,15 @@ def announce(service: Service, sockets: list[socket.socket], host: str) -> Liste
 
 
 def serve_forever(
-    service: Service,
+    service: Servable,
     app: ServingApp,
     *,
     host: str,
     port: int,
     access_log: bool,
+    log_level: str = "info",
+    grace_s: float = 30.0,
+    serving_url_configured: bool = False,
     on_listening: Callable[[Listening], None] | None = None,
     on_stopping: Callable[[str], None] | None = None,
 ) -> None:
@@ -79,7 +111,9 @@ def serve_forever(
     still answers (runs get the grace period; receivers answer 503), then stops the server; a second
     SIGINT/SIGTERM cancels the active runs at once. uvicorn's own signal handling is replaced, since it would
     close the server first and leave the pipelines' deploy and verify steps without an endpoint.
-    `on_stopping` hears what each signal does."""
+    `grace_s` is only said (the service's drain applies its own); `serving_url_configured` keeps the URL the
+    configuration gives pipelines instead of the one really bound. `on_stopping` hears what each signal
+    does."""
     import asyncio
     import contextlib
     import signal
@@ -97,7 +131,7 @@ def serve_forever(
             await super().startup(sockets)
             if self.started and not self.should_exit and self.servers:
                 bound = [s for server in self.servers for s in server.sockets]
-                listening.append(announce(service, bound, host))
+                listening.append(announce(service, bound, host, set_url=not serving_url_configured))
                 if on_listening is not None:
                     on_listening(listening[0])
 
@@ -111,7 +145,7 @@ def serve_forever(
         port=port,
         lifespan="on",
         access_log=access_log,
-        log_level=service.config.server.log_level,
+        log_level=log_level,
         timeout_graceful_shutdown=10,
     )
     server = _Server(config)
@@ -130,8 +164,7 @@ def serve_forever(
 
         def on_signal(sig: signal.Signals) -> None:
             if not tasks and service.accepting:
-                grace = service.config.server.shutdown_grace_s
-                say(f"{sig.name}: stopping; runs get {grace:g}s to finish (again: cancel them now)")
+                say(f"{sig.name}: stopping; runs get {grace_s:g}s to finish (again: cancel them now)")
                 task = loop.create_task(graceful())
             else:
                 say(f"{sig.name} again: cancelling the active runs now")

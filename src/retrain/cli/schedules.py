@@ -1,6 +1,6 @@
 """`retrain schedules list`: the training schedules, their next fire times and what the last fire did.
 
-A thin adapter over `retrain.app.schedules`.
+A thin adapter over `retrain.triggers.schedule_list`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def list_command(
 ) -> None:
     """List the schedules with their next fire times, in each schedule's own time zone."""
     with exits():
-        from retrain.app.schedules import ScheduleListRequest, list_schedules
+        from retrain.triggers.schedule_list import ScheduleListRequest, list_schedules
 
         listed = list_schedules(ScheduleListRequest(config=config, home=home, count=count))
     rows: list[dict[str, Any]] = [

@@ -1,14 +1,17 @@
 """`retrain serve`: the platform service: inference endpoints, the HTTP API, the webhooks and the scheduler.
 
-A thin adapter: `retrain.app.serve` composes the service and describes what it runs, `retrain.app.serve_loop`
-runs it and keeps the endpoint record (`<home>/serve.json`) that other commands discover. This module
-reads the options and prints the start-up description (plain lines, on stderr).
+A thin adapter: `retrain.triggers.compose` builds the service and describes what it runs
+(`retrain.app.serve`), this module puts the HTTP API (`retrain.api`) over it (api and triggers are
+independent layers, so they meet here), and `retrain.app.serve_loop` runs it and keeps the endpoint record
+(`<home>/serve.json`) that other commands discover. It prints the start-up description (plain lines, on
+stderr).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,8 +21,44 @@ import typer
 from retrain.cli.exits import exits
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from retrain.api import Credentials
     from retrain.app.serve import StartupDescription
     from retrain.app.serve_loop import Listening
+    from retrain.serving.app import ServingApp
+    from retrain.triggers.config import RetrainConfig
+    from retrain.triggers.service import Service
+
+
+def build_service(
+    config: RetrainConfig,
+    *,
+    registry: Path | None = None,
+    home: Path | None = None,
+    sandbox: str = "auto",
+    on_note: Callable[[str], None] | None = None,
+) -> tuple[Service, ServingApp]:
+    """The service and its whole ASGI app: inference, then the API and the hooks."""
+    from retrain.api import create_api
+    from retrain.triggers.compose import open_service
+
+    service = open_service(config, registry=registry, home=home, sandbox=sandbox, on_note=on_note)
+    api = create_api(service, credentials=credentials_of(config), limiter=service.limiter)
+    return service, service.asgi(api)
+
+
+def credentials_of(config: RetrainConfig) -> Credentials:
+    from retrain.api import Credentials
+
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
+    return Credentials(
+        api_token=secret(config.api.token),
+        github_secret=secret(config.hooks.github.secret),
+        alertmanager_token=secret(config.hooks.alertmanager.token),
+    )
 
 
 def _say(line: str) -> None:
@@ -171,12 +210,12 @@ def register(app: typer.Typer) -> None:
                 logging.basicConfig(
                     level=server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
                 )
-            from retrain.app.serve import build_service, describe_service
             from retrain.app.serve_loop import serve_forever
+            from retrain.triggers.compose import startup_description
 
             service, asgi = build_service(cfg, registry=registry, home=home, sandbox=sandbox, on_note=_say)
             try:
-                for line in describe_lines(describe_service(service)):
+                for line in describe_lines(startup_description(service)):
                     _say(line)
                 serve_forever(
                     service,
@@ -184,6 +223,9 @@ def register(app: typer.Typer) -> None:
                     host=server.host,
                     port=server.port,
                     access_log=access_log,
+                    log_level=server.log_level,
+                    grace_s=server.shutdown_grace_s,
+                    serving_url_configured=server.serving_url is not None,
                     on_listening=_listening,
                     on_stopping=_say,
                 )

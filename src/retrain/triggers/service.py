@@ -6,10 +6,10 @@ scheduler, all starting runs through one `Launcher` on one event loop.
     independent layers)
 
 Start: runs left Pending/Running by a dead service are marked failed (EngineInterrupted), then the
-scheduler and the drift checks start (`retrain.app.serve` builds and attaches them from the configuration,
-and describes what they run, and which receivers are open without a token, before the server listens;
-`retrain.app.serve_loop` records where it listens in `<home>/serve.json` and sets `serving_url` to the
-port really bound).
+scheduler and the drift checks start (`retrain.triggers.compose` builds and attaches them from the
+configuration, and describes what they run, and which receivers are open without a token, before the
+server listens; `retrain.app.serve_loop` records where it listens in `<home>/serve.json` and sets
+`serving_url` to the port really bound).
 Stop (`drain`; SIGTERM or Ctrl-C in `retrain serve`): the scheduler and drift checks stop and every
 receiver answers 503, while running pipelines get `shutdown_grace_s` to finish with the inference server
 still up (their deploy and verify steps talk to it); then they are cancelled, and only then does the HTTP
@@ -110,7 +110,7 @@ class Service:
         self._started = False
         self._drained = False
 
-    # -- parts of other packages (see `retrain.app.serve.open_service`) --------------------------------------
+    # -- parts of other packages (see `retrain.triggers.compose`) --------------------------------------------
 
     def attach(
         self,
