@@ -173,15 +173,21 @@ def _schemas() -> dict[str, Any]:
 def _responses() -> dict[str, Any]:
     texts = {
         "400": "Malformed request: the reason names the field.",
-        "401": "Missing or wrong credentials (bearer token, webhook signature).",
-        "403": "The receiver is closed: no token or secret is configured for it.",
+        "401": "No bearer token, or a missing or wrong webhook signature.",
+        "403": "A wrong bearer token, or the receiver is closed: no token or secret is configured for it.",
+        "408": "The body stopped arriving (server.read_timeout_s); the connection is closed.",
         "404": "No such run or endpoint.",
         "409": "Refused by the model's concurrency policy (or the run already ended).",
         "413": "The body is larger than the receiver reads.",
+        "415": "The body is not sent as application/json (GitHub: form-encoded is read too).",
         "429": "Rate limited; see Retry-After.",
         "503": "The service is shutting down; see Retry-After.",
     }
     return {code: _json(_ref("Answer"), text) for code, text in texts.items()}
+
+
+# Every request with a body: credentials, then the body's type, size and arrival.
+_WRITE = ("401", "403", "408", "413", "415")
 
 
 def _name_param() -> dict[str, Any]:
@@ -230,10 +236,8 @@ def _paths() -> dict[str, Any]:
                 },
                 "responses": _answers(
                     {"202": _json(_ref("Answer"), "Started, or queued behind another run of the model.")},
-                    "401",
-                    "403",
+                    *_WRITE,
                     "409",
-                    "413",
                     "503",
                 ),
             },
@@ -262,7 +266,7 @@ def _paths() -> dict[str, Any]:
                     "content": {"application/json": {"schema": _ref("CancelBody")}},
                 },
                 "responses": _answers(
-                    {"202": _json(_ref("Answer"), "Cancel requested")}, "401", "403", "404", "409", "413"
+                    {"202": _json(_ref("Answer"), "Cancel requested")}, *_WRITE, "404", "409"
                 ),
             }
         },
@@ -280,7 +284,7 @@ def _paths() -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": _ref("GitHubPush")}},
                 },
-                "responses": _answers(hook_ok, "401", "403", "409", "413", "503"),
+                "responses": _answers(hook_ok, *_WRITE, "409", "503"),
             }
         },
         "/hooks/alertmanager": {
@@ -291,7 +295,7 @@ def _paths() -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": _ref("AlertmanagerPayload")}},
                 },
-                "responses": _answers(hook_ok, "401", "409", "413", "503"),
+                "responses": _answers(hook_ok, *_WRITE, "409", "503"),
             }
         },
     }
