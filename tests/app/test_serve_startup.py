@@ -114,3 +114,32 @@ def test_a_config_without_schedules_or_drift_checks_says_so(tmp_path: Path) -> N
     nightly = "  nightly: predictive-analytics (model-training-pipeline-gpu) cron '30 1 * * *' Europe/Paris"
     assert f"{nightly}, suspended" in lines
     assert "drift checks: off" in lines
+
+
+def test_a_server_bound_beyond_loopback_warns_about_the_network_and_is_recorded_at_a_reachable_url() -> None:
+    from retrain.app.endpoints import client_url
+    from retrain.app.serve import Secrets, describe
+    from retrain.cli.serve import describe_lines
+
+    def lines(host: str, secrets: Secrets) -> list[str]:
+        d = describe(
+            config=None, host=host, registry=Path("/r"), home=Path("/h"), schedules=(), drift=None,
+            secrets=secrets, now=datetime(2026, 1, 1, tzinfo=UTC),
+        )  # fmt: skip
+        return [line for line in describe_lines(d) if line.startswith("WARNING")]
+
+    none = Secrets(api_token=False, github_secret=False, alertmanager_token=False)
+    assert all("anyone on the network may use it" in w for w in lines("0.0.0.0", none))
+    assert all("anyone on this machine may use it" in w for w in lines("127.0.0.1", none))
+    assert len(lines("10.1.2.3", none)) == 2
+    assert lines("0.0.0.0", Secrets(api_token=True, github_secret=False, alertmanager_token=True)) == []
+    assert "schedules: none" in describe_lines(
+        describe(
+            config=None, host="::1", registry=Path("/r"), home=Path("/h"), schedules=(), drift=None,
+            secrets=none, now=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+    )  # fmt: skip
+    assert client_url("0.0.0.0", 8080) == "http://127.0.0.1:8080"
+    assert client_url("::", 8080) == "http://[::1]:8080"
+    assert client_url("fd00::5", 81) == "http://[fd00::5]:81"
+    assert client_url("10.1.2.3", 81) == "http://10.1.2.3:81"

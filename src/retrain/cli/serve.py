@@ -101,7 +101,7 @@ def describe_lines(d: StartupDescription) -> list[str]:
     for r in d.receivers:
         state = f"{r.guard} set" if r.configured else f"no {r.guard}: {r.without}"
         lines.append(f"  {r.endpoint}: {state}")
-    where = "the network (all interfaces)" if d.exposed else "this machine"
+    where = "the network" if d.exposed else "this machine"
     for r in d.open_receivers:
         lines.append(
             f"WARNING: {r.endpoint} is OPEN without a token: anyone on {where} may use it. Set {r.setting}."
