@@ -138,3 +138,45 @@ def test_rollback_without_previous_is_a_conflict(root: Path) -> None:
     assert code == 4
     assert "no previous version" in err
     assert "retrain models promote anomaly-detector VERSION" in err
+
+
+def test_promote_rollback_and_prune_report_as_json(root: Path) -> None:
+    code, out, _ = invoke("models", "promote", MODEL, "3", "--registry", str(root), "-o", "json")
+    assert code == 0
+    assert json.loads(out) == {
+        "model": MODEL,
+        "serving": 3,
+        "was": 2,
+        "previous": 2,
+        "changed": True,
+        "outcome": "promoted",
+        "reason": "version 3 is serving in the registry",
+    }
+    code, out, _ = invoke("models", "promote", MODEL, "3", "--registry", str(root), "-o", "json")
+    assert (code, json.loads(out)["outcome"], json.loads(out)["changed"]) == (0, "unchanged", False)
+    code, out, _ = invoke("models", "rollback", MODEL, "--registry", str(root), "-o", "yaml")
+    assert code == 0
+    assert yaml.safe_load(out)["outcome"] == "rolled_back" and yaml.safe_load(out)["serving"] == 2
+    code, out, _ = invoke("models", "prune", MODEL, "--keep", "1", "--registry", str(root), "-o", "json")
+    assert code == 0
+    assert json.loads(out) == {"model": MODEL, "deleted": [1], "kept": [2, 3]}
+
+
+def test_show_names_the_executed_notebook_as_lineage(root: Path, tmp_path: Path) -> None:
+    notebook = tmp_path / "executed.ipynb"
+    notebook.write_text('{"cells": []}')
+    Registry(root).register(MODEL, make_artefact(tmp_path / "work", 9), meta(), executed_notebook=notebook)
+    code, out, _ = invoke("models", "show", MODEL, "4", "--registry", str(root), "-o", "json")
+    assert code == 0
+    shown = json.loads(out)
+    stored = root / MODEL / "versions" / "4" / "executed.ipynb"
+    assert shown["executed_notebook_path"] == str(stored)
+    assert (
+        shown["executed_notebook"]["file"] == "executed.ipynb"
+        and len(shown["executed_notebook"]["sha256"]) == 64
+    )
+    code, out, _ = invoke("models", "show", MODEL, "4", "--registry", str(root))
+    assert code == 0
+    assert "executed notebook" in out  # the value (a long path) may be folded by the table
+    code, out, _ = invoke("models", "show", MODEL, "1", "--registry", str(root), "-o", "json")
+    assert json.loads(out)["executed_notebook_path"] is None  # registered without one

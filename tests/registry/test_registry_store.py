@@ -39,6 +39,34 @@ def test_register_writes_exactly_the_layout_and_never_touches_aliases(
     assert registry.aliases(MODEL) == {}
 
 
+def test_the_executed_notebook_is_stored_with_the_version_and_named_with_its_digest(
+    registry: Registry, tmp_path: Path
+) -> None:
+    notebook = tmp_path / "work" / "executed.ipynb"
+    notebook.parent.mkdir(parents=True, exist_ok=True)
+    notebook.write_text('{"cells": [], "nbformat": 4}')
+    info = registry.register(MODEL, make_artefact(tmp_path / "work"), meta(), executed_notebook=notebook)
+    assert info.executed_notebook == info.path / "executed.ipynb"
+    assert info.executed_notebook.read_bytes() == notebook.read_bytes()
+    record = info.metadata.get("executed_notebook")
+    assert record == {"file": "executed.ipynb", "sha256": sha256(notebook), "size": notebook.stat().st_size}
+    plain = registry.register(MODEL, make_artefact(tmp_path / "work", 1), meta())
+    assert plain.executed_notebook is None and "executed_notebook" not in plain.metadata
+
+
+def test_a_model_file_that_changed_since_it_was_checked_is_not_registered(
+    registry: Registry, tmp_path: Path
+) -> None:
+    artefact = make_artefact(tmp_path / "work")
+    checked = sha256(artefact)
+    registry.register(MODEL, artefact, meta(), expected_sha256=checked)
+    artefact.write_bytes(artefact.read_bytes() + b"tampered")
+    with pytest.raises(IntegrityError, match="changed after it was checked"):
+        registry.register(MODEL, artefact, meta(), expected_sha256=checked)
+    assert [v.version for v in registry.versions(MODEL)] == [1]
+    assert not [p for p in (registry.root / MODEL / "versions").iterdir() if p.name.startswith(".tmp-")]
+
+
 def test_metadata_records_lineage_digest_and_contract(registry: Registry, tmp_path: Path) -> None:
     artefact = make_artefact(tmp_path / "work")
     registry.register(
