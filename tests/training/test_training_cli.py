@@ -143,6 +143,7 @@ def closed_port() -> int:
         (["predictive-analytics", "--hours", "2"], 2, "too short for predictive-analytics"),
         (["anomaly-detector", "--data-source", "promethus"], 2, "did you mean 'prometheus'"),
         (["my-model", "--notebook-path", "nowhere.ipynb"], 2, "does not exist"),
+        (["my-model", "--notebook-path", "/etc/passwd"], 2, "/etc/passwd is not a notebook: it is not JSON"),
         (["anomaly-detector", "--anomaly-rate", "0.9"], 2, "anomaly rate must be between 0 and 0.5"),
     ],
 )
@@ -150,6 +151,7 @@ def test_bad_input_registers_nothing(tmp_path: Path, args: list[str], code: int,
     exit_code, _, err = invoke(*args, *base(tmp_path))
     assert exit_code == code
     assert needle in err
+    assert "root:" not in err  # a file given as the notebook is named, never quoted
     assert not (tmp_path / "registry").exists()
 
 

@@ -117,3 +117,42 @@ def test_check_model_wants_predict_and_the_contract_shape(tmp_path: Path) -> Non
         check_model(Flat(), where, contract)
     with pytest.raises(RunFailed, match="predict on 2 rows of the contract's 45 features failed"):
         check_model(Broken(), where, builtin_contract("anomaly-detector"))
+
+
+def test_a_failed_runs_notebook_is_kept_and_only_the_newest_few(tmp_path: Path) -> None:
+    from retrain.training.keep import KEEP_FAILED, keep_failed
+
+    executed = tmp_path / "run" / "executed.ipynb"
+    executed.parent.mkdir()
+    executed.write_text("{}")
+    (tmp_path / "run" / "executed.ipynb.kernel.log").write_text("kernel said")
+    failed = tmp_path / "staging" / "failed"
+    failed.mkdir(parents=True)
+    for n in range(KEEP_FAILED + 2):  # older failures, oldest first by their stamps
+        (failed / f"m-2020010{n}T000000Z-1.executed.ipynb").write_text("old")
+    (failed / "m-1-20200101T000000Z-1.executed.ipynb").write_text("model m-1's")  # not model "m"
+    kept = keep_failed(executed, "m", log_dir=None, parent=tmp_path / "staging")
+    assert kept is not None and kept.parent == failed and kept.read_text() == "{}"
+    assert kept.with_name(kept.name + ".kernel.log").read_text() == "kernel said"
+    mine = sorted(p.name for p in failed.glob("m-2*.executed.ipynb"))  # m-1's starts "m-1-"
+    assert len(mine) == KEEP_FAILED and kept.name == mine[-1]
+    assert (failed / "m-1-20200101T000000Z-1.executed.ipynb").is_file()
+    assert keep_failed(tmp_path / "none.ipynb", "m", log_dir=None, parent=tmp_path) is None
+    logs = tmp_path / "logs"
+    assert keep_failed(executed, "m", log_dir=logs, parent=tmp_path) == logs / "m.executed.ipynb"
+
+
+def test_a_file_that_is_not_a_notebook_is_named_without_its_content(tmp_path: Path) -> None:
+    from retrain.training.notebooks import read_notebook
+
+    cases = {
+        "text": b"user:SECRET-1:0:0\n",
+        "json": b'{"password": "SECRET-2"}',
+        "binary": b"\xff\xfeSECRET-3\x00",
+    }
+    for name, content in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(InvalidInput, match=f"{path} is not a notebook") as caught:
+            read_notebook(path)
+        assert "SECRET" not in str(caught.value), str(caught.value)

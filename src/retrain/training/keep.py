@@ -9,6 +9,7 @@ failed run has no version to store it with, so it is kept under `<staging>/faile
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -55,8 +56,9 @@ def keep_failed(executed: Path, model: str, *, log_dir: Path | None, parent: Pat
 
 
 def _prune(failed: Path, model: str) -> None:
-    # The stamp sorts by time; a model's name never contains the stamp's digits-T-digits-Z pattern after it.
-    mine = sorted(p for p in failed.glob(f"{model}-*{_SUFFIX}") if p.name[len(model) + 1 :][:1].isdigit())
+    # Exactly this model's names (not those of a model called "<model>-1"); the UTC stamp sorts by time.
+    name = re.compile(rf"^{re.escape(model)}-\d{{8}}T\d{{6}}Z-\d+{re.escape(_SUFFIX)}$")
+    mine = sorted(p for p in failed.iterdir() if name.match(p.name))
     for old in mine[:-KEEP_FAILED]:
         old.unlink(missing_ok=True)
         _kernel_log(old).unlink(missing_ok=True)
