@@ -287,3 +287,24 @@ def test_a_run_whose_engine_died_is_failed_at_the_next_cli_start(tmp_path: Path)
         cond = store.get_run("orphan").status["conditions"][0]
     assert (cond["status"], cond["reason"]) == ("False", "EngineInterrupted")
     assert str(dead_pid) in cond["message"]
+
+
+def test_run_o_json_reports_each_outcome_and_the_failure(tmp_path: Path) -> None:
+    path = tmp_path / "fail.yaml"
+    path.write_text(
+        "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: fails-json}\n"
+        "spec:\n  taskSpec:\n    steps: [{name: boom, image: busybox, script: 'echo bad; exit 4'}]\n"
+    )
+    done = cli("run", "-o", "json", "-f", path, "--home", tmp_path / "home")
+    assert done.returncode == 1, done.stderr
+    (doc,) = json.loads(done.stdout)  # step logs are not mixed into the JSON
+    assert (doc["run"], doc["kind"], doc["succeeded"], doc["reason"]) == (
+        "fails-json",
+        "TaskRun",
+        False,
+        "Failed",
+    )
+    failure = doc["failure"]
+    assert (failure["task"], failure["taskrun"], failure["step"]) == (None, "fails-json", "boom")
+    assert failure["log_tail"] == ["bad"]
+    assert failure["message"] == '"step-boom" exited with code 4'

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from retrain.cli.common import build_engine, execute_and_report, parse_assignments
+from retrain.cli.common import build_engine, execute_and_report, execute_runs, exit_code, parse_assignments
 from retrain.cli.exits import exits
 
 if TYPE_CHECKING:
+    from retrain.engine.engine import Engine, Submission
     from retrain.tekton.loader import LoadResult
     from retrain.tekton.model import ParamValue, PipelineSpec
 
@@ -60,6 +61,9 @@ def run_command(
     ),
     sandbox: str = typer.Option("auto", "--sandbox", help="auto, bwrap or host."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Do not stream step logs."),
+    output: str = typer.Option(
+        "text", "-o", "--output", help="text, or json: each run's outcome and failure (no step logs)."
+    ),
 ) -> None:
     """Run the PipelineRuns and TaskRuns found in FILEs, or start --pipeline NAME, with Tekton's semantics.
 
@@ -68,6 +72,8 @@ def run_command(
     from retrain.errors import InvalidInput
 
     with exits():
+        if output not in ("text", "json"):
+            raise InvalidInput(f"unknown output format {output!r}", hint="use text or json")
         if not files and not pipeline:
             raise InvalidInput(
                 "nothing to run", hint="give -f FILE with a PipelineRun/TaskRun, or --pipeline NAME"
@@ -78,7 +84,7 @@ def run_command(
                 f"note: {ignored.file}:{ignored.line}: {ignored.kind} {ignored.name or ''} {ignored.reason}",
                 file=sys.stderr,
             )
-        engine = build_engine(home, sandbox, quiet=quiet)
+        engine = build_engine(home, sandbox, quiet=quiet or output == "json")
         from retrain.engine.prepare import pipelinerun_for
         from retrain.tekton.model import Pipeline, PipelineRun, Task, TaskRun
 
@@ -102,7 +108,34 @@ def run_command(
                 "the files hold no PipelineRun or TaskRun", hint="add one, or use --pipeline NAME"
             )
         submissions = [engine.submit(r, host_dirs=host_dirs) for r in runs]
-        raise typer.Exit(execute_and_report(engine, submissions))
+        if output == "text":
+            raise typer.Exit(execute_and_report(engine, submissions))
+        raise typer.Exit(_report_json(engine, submissions))
+
+
+def _report_json(engine: Engine, submissions: list[Submission]) -> int:
+    """`-o json`: one document per run with its outcome and, when it failed, why (`runs show`'s failure)."""
+    import json
+    from dataclasses import asdict
+
+    from retrain.app.runs import failure_of
+
+    results = execute_runs(engine, submissions)
+    docs = []
+    for result in results:
+        failure = failure_of(engine.store, result.name)
+        docs.append(
+            {
+                "run": result.name,
+                "kind": result.kind,
+                "succeeded": result.succeeded,
+                "reason": result.reason,
+                "message": result.message,
+                "failure": None if failure is None else asdict(failure),
+            }
+        )
+    print(json.dumps(docs, indent=2))
+    return exit_code(results)
 
 
 def register(app: typer.Typer) -> None:
