@@ -52,6 +52,7 @@ def test_the_executed_notebook_is_stored_with_the_version_and_named_with_its_dig
     assert record == {"file": "executed.ipynb", "sha256": sha256(notebook), "size": notebook.stat().st_size}
     plain = registry.register(MODEL, make_artefact(tmp_path / "work", 1), meta())
     assert plain.executed_notebook is None and "executed_notebook" not in plain.metadata
+    assert_consistent(registry.root, MODEL)
 
 
 def test_a_model_file_that_changed_since_it_was_checked_is_not_registered(
