@@ -52,9 +52,7 @@ def data(draw: st.DrawFn, width: int) -> Any:
     cols = draw(st.sampled_from([width, width, width - 1, width + 1, 0]))
     flat = draw(st.lists(NUMBER, min_size=rows * cols, max_size=rows * cols))
     nested = [flat[i * cols : (i + 1) * cols] for i in range(rows)]
-    return draw(
-        st.sampled_from([flat, nested, deep(40, 1.0), [nested], [[*r, [1]] for r in nested]]) | JSON
-    )
+    return draw(st.sampled_from([flat, nested, deep(40, 1.0), [nested], [[*r, [1]] for r in nested]]) | JSON)
 
 
 @st.composite
@@ -83,9 +81,7 @@ def tensor(draw: st.DrawFn, width: int) -> Any:
 @st.composite
 def v2_payload(draw: st.DrawFn, width: int) -> Any:
     inputs = draw(
-        st.lists(tensor(width), min_size=1, max_size=1)
-        | st.lists(tensor(width) | JSON, max_size=3)
-        | JSON
+        st.lists(tensor(width), min_size=1, max_size=1) | st.lists(tensor(width) | JSON, max_size=3) | JSON
     )
     body: dict[str, Any] = {"inputs": inputs}
     for key in ("id", "parameters", "outputs"):
