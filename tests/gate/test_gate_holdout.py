@@ -16,6 +16,7 @@ from retrain.gate import GateOptions, HoldoutConfig, check_version, default_gate
 from retrain.registry import NewVersionMetadata, Registry
 from retrain.training.outputs import TrainResult
 from retrain.training.reference import distribution_reference
+from retrain.training.splits import holdout_split
 
 
 def prometheus_options(server: PrometheusServer) -> GateOptions:
@@ -33,7 +34,10 @@ def test_held_out_rows_can_come_from_prometheus(
     assert report.holdout is not None
     assert report.holdout["data_source_effective"] == "prometheus"
     assert report.holdout["seed"] is None
-    assert report.holdout["rows"] == 24 * 12 - 12  # 5-minute rows whose 1 h target is inside the window
+    # The held-out blocks of the 276 five-minute rows whose 1 h target is inside the window: 30 minutes
+    # of every 2.5 hours, never the first or last half hour.
+    assert report.holdout["rows"] == 9 * 6
+    assert report.holdout["rows"] == holdout_split(FORECAST, np.zeros(24 * 12 - 12)).test_rows
     assert report.check("predictions").passed
     candidate = report.metrics["candidate"]
     assert candidate["holdout_rows"] == report.holdout["rows"]
@@ -47,14 +51,19 @@ def test_a_hybrid_holdout_labels_the_synthetic_half_for_the_anomaly_detector(
     # nothing); hybrid adds as many labelled synthetic rows with injected anomalies.
     registry = Registry(tmp_path / "registry")
     version = register(registry, ANOMALY, good_anomaly.model, tmp_path, like=good_anomaly).version
-    gate = replace(default_gate(ANOMALY), holdout=HoldoutConfig(source="hybrid", hours=6))
+    gate = replace(default_gate(ANOMALY), holdout=HoldoutConfig(source="hybrid", hours=12))
     report = check_version(registry, ANOMALY, version, gate, prometheus_options(prometheus_server))
     assert report.holdout is not None
-    assert (report.holdout["data_source_effective"], report.holdout["rows"]) == ("hybrid", 2 * 6 * 60)
-    assert report.holdout["labelled_rows"] == 6 * 60
+    # Each half (a data-source run of twelve hourly blocks) holds out its blocks 2, 6 and 10.
+    assert (report.holdout["data_source_effective"], report.holdout["rows"]) == ("hybrid", 2 * 3 * 60)
+    # The synthetic half's rows are labelled, less the echo rows after each anomaly (see anomaly.py).
+    labelled = report.holdout["labelled_rows"]
+    assert 0.8 * 3 * 60 < labelled < 3 * 60
     assert report.check("predictions").passed
     candidate = report.metrics["candidate"]
-    assert candidate["labelled_rows"] == 6 * 60 and candidate["anomalies"] == round(0.03 * 6 * 60)
+    assert (
+        candidate["labelled_rows"] == labelled and candidate["anomalies"] == report.holdout["anomalies"] > 0
+    )
     assert report.check("quality.f1").value == candidate["f1"] is not None
 
 

@@ -4,9 +4,12 @@ candidate is rejected by the check that should catch it, with its reason, while 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import joblib  # type: ignore[import-untyped]
+import numpy as np
 import pytest
 
 from fixtures.gate_models import (
@@ -20,9 +23,11 @@ from fixtures.gate_models import (
     NaNPredictions,
     RaisingPredict,
     anomaly_rows,
+    probe_environ,
     register,
     train_anomaly,
 )
+from retrain.data import DataSettings, SyntheticSettings, fetch
 from retrain.gate import (
     ChangeThreshold,
     GateOptions,
@@ -31,8 +36,8 @@ from retrain.gate import (
     check_version,
     default_gate,
 )
-from retrain.registry import Registry
-from retrain.training import anomaly
+from retrain.registry import NewVersionMetadata, Registry
+from retrain.training import anomaly, forecast
 from retrain.training.outputs import TrainResult
 
 
@@ -82,8 +87,10 @@ def test_the_first_good_model_is_blessed_by_a_rubber_stamp(
         assert report.check(name).passed, report.check(name)
     f1 = report.metrics["candidate"]["f1"]
     assert report.check("quality.f1").value == f1 >= 0.15
-    assert report.holdout is not None and report.holdout["seed"] == 1042  # not the training seed
-    assert report.holdout["rows"] == 72 * 60
+    # The rows the trainer held out of its training window: 15 minutes of each of the 168 hours.
+    assert report.holdout is not None and report.holdout["seed"] == 42 == report.holdout["training_seed"]
+    assert report.holdout["rows"] == 168 * 15 == good_anomaly.rows["test"]
+    assert report.metrics["candidate"]["f1"] == good_anomaly.metrics["f1"]  # the same rows, measured again
     assert registry.history(ANOMALY)[-1].event == "registered"  # a blessing records nothing
 
 
@@ -115,7 +122,7 @@ def test_a_good_forecaster_is_blessed(
     assert report.verdict == "blessed", report.reasons
     assert report.check("quality.r2").value >= 0.3
     assert report.check("quality.skill").value >= 0.01
-    assert report.check("predictions").value["shape"] == [report.holdout["feature_rows"], 5]  # type: ignore[index]
+    assert report.check("predictions").value["shape"] == [report.holdout["rows"], 5]  # type: ignore[index]
     infra = report.check("infra")
     assert [q["protocol"] for q in infra.value["queries"]] == ["v1", "v2"]
     assert all(q["status"] == 200 and q["model_version"] == str(version) for q in infra.value["queries"])
@@ -190,7 +197,7 @@ def test_a_model_that_takes_any_width_is_rejected_by_the_contract(
     ("model", "check", "words"),
     [
         (NaNPredictions(), "predictions", ("non-finite predictions (NaN)", "the first in row 0")),
-        (ConstantPredictions(), "predictions", ("constant predictions", "for all 4320 held-out rows")),
+        (ConstantPredictions(), "predictions", ("constant predictions", "for all 2520 held-out rows")),
         (RaisingPredict(), "contract", ("predict() fails on 2 rows", "RuntimeError: predict exploded")),
     ],
     ids=["nan", "constant", "raises"],
@@ -251,3 +258,77 @@ def test_a_quality_regression_beyond_the_change_threshold_is_rejected(
     assert report.check("quality.f1").passed  # the value threshold alone would have blessed it
     assert report.check("infra").outcome == "skipped"
     assert_serving_untouched(served, legacy)
+
+
+def _first_version(tmp_path: Path, name: str, model: Any, like: TrainResult) -> tuple[Registry, int]:
+    """Register `model` as version 1 with the 24 h window `like` was trained on, as `retrain train` does."""
+    registry = Registry(tmp_path / "registry")
+    artefact = tmp_path / "model.pkl"
+    joblib.dump(model, artefact)
+    window = like.data
+    assert window is not None
+    meta = NewVersionMetadata(
+        trainer=like.trainer,
+        data_source_requested="synthetic",
+        data_source_effective="synthetic",
+        training_hours=24.0,
+        window_start=datetime.fromisoformat(str(window["start"])),
+        window_end=datetime.fromisoformat(str(window["end"])),
+        feature_contract=like.contract.to_json(),
+        metrics=like.metrics,
+        extra={"reference": like.reference, "notebook_parameters": {"seed": 42}},
+    )
+    return registry, registry.register(name, artefact, meta).version
+
+
+@pytest.fixture(scope="module")
+def day_models() -> dict[str, TrainResult]:
+    """Both built-in models trained on 24 h of synthetic data ending now (not a hand-picked window)."""
+    settings = DataSettings(synthetic=SyntheticSettings(seed=42))
+    return {
+        ANOMALY: anomaly.train_and_evaluate(fetch(ANOMALY, "synthetic", 24, settings)),
+        FORECAST: forecast.train_and_evaluate(fetch(FORECAST, "synthetic", 24, settings)),
+    }
+
+
+@pytest.mark.parametrize("name", [ANOMALY, FORECAST])
+def test_the_first_training_on_a_day_is_blessed(
+    tmp_path: Path, day_models: dict[str, TrainResult], name: str
+) -> None:
+    good = day_models[name]
+    registry, version = _first_version(tmp_path, name, good.model, good)
+    report = check_version(registry, name, version, options=GateOptions(environ=probe_environ()))
+    assert report.verdict == "blessed", report.reasons
+    assert report.holdout is not None and report.holdout["rows"] == good.rows["test"]
+    assert good.data is not None
+    assert report.holdout["end"] == good.data["end"]  # the training window, not the hours before the check
+
+
+def test_a_degraded_first_anomaly_detector_is_rejected(
+    tmp_path: Path, day_models: dict[str, TrainResult]
+) -> None:
+    good = day_models[ANOMALY]
+    # Three trees that flag 30% of the rows: it still ranks anomalies above chance, but flags far too much.
+    rows = anomaly_rows(24)
+    bad = anomaly.make_model().set_params(model__n_estimators=3, model__contamination=0.3).fit(rows)
+    registry, version = _first_version(tmp_path, ANOMALY, bad, good)
+    report = check_version(registry, ANOMALY, version, options=GateOptions(environ=probe_environ()))
+    assert report.verdict == "rejected"
+    assert report.check("quality.flagged_rate").failed, report.check("quality.flagged_rate")
+
+
+def test_a_forecaster_no_better_than_no_change_is_rejected(
+    tmp_path: Path, day_models: dict[str, TrainResult]
+) -> None:
+    from sklearn.dummy import DummyRegressor  # type: ignore[import-untyped]
+
+    from retrain.training.estimators import ResidualForecaster
+
+    # The naive forecast as a model: a change of exactly 0, so the value an hour ahead is the value now.
+    good = day_models[FORECAST]
+    rows = np.ones((10, 5))
+    no_change = ResidualForecaster(DummyRegressor(strategy="constant", constant=np.zeros(5))).fit(rows, rows)
+    registry, version = _first_version(tmp_path, FORECAST, no_change, good)
+    report = check_version(registry, FORECAST, version, options=GateOptions(environ=probe_environ()))
+    assert report.verdict == "rejected"
+    assert report.check("quality.skill").failed and report.check("quality.skill").value == 0.0

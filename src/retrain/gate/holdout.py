@@ -1,11 +1,11 @@
-"""Held-out rows for the gate: fresh data the model never saw, built with the model's own feature function.
+"""Held-out rows for the gate, built with the model's own feature function.
 
-Built-in models: a window of `holdout.hours` ending now from `retrain.data.fetch` (synthetic with a seed
-other than the training seed, or Prometheus / hybrid when configured), turned into rows by
-`build_features`, exactly as in training. Custom models have no feature builder here: their rows come from
-the training distribution recorded with the version (`extra.reference` quantiles), which is enough to
-check the input width and the shape and finiteness of the answers, but carries no labels or targets, so
-the quality check is skipped for them.
+Built-in models: the rows the trainer held out of its training window (`retrain.training.heldout`, the
+one owner of the training seed and of the held-out rows; `retrain verify` uses it too). They come from
+the training distribution (the same hours and weekdays, the same counter levels) and the version never
+saw them. Custom models have no feature builder here: their rows come from the training distribution
+recorded with the version (`extra.reference` quantiles), which is enough to check the input width and the
+shape and finiteness of the answers, but carries no labels or targets, so the quality check is skipped.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from retrain.data.contracts import BUILTIN_MODELS, FeatureContract
-from retrain.gate.thresholds import SEED_OFFSET, HoldoutConfig
+from retrain.gate.thresholds import HoldoutConfig
+from retrain.training.heldout import DEFAULT_TRAINING_SEED, training_seed
 
-DEFAULT_TRAINING_SEED = 42
+__all__ = ["DEFAULT_TRAINING_SEED", "Holdout", "build_holdout", "reference_rows", "training_seed"]
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,6 @@ class Holdout:
         return paths
 
 
-def training_seed(metadata: Mapping[str, Any]) -> int:
-    """The synthetic seed the version was trained with (the notebook parameter), else the default."""
-    params = (metadata.get("extra") or {}).get("notebook_parameters") or {}
-    seed = params.get("seed")
-    try:
-        return int(seed) if seed is not None and not isinstance(seed, bool) else DEFAULT_TRAINING_SEED
-    except (TypeError, ValueError):
-        return DEFAULT_TRAINING_SEED
-
-
 def build_holdout(
     model: str,
     contract: FeatureContract,
@@ -83,42 +74,25 @@ def _builtin(
     end: datetime,
     environ: Mapping[str, str],
 ) -> Holdout:
-    from retrain.data import DataSettings, SyntheticSettings, fetch
-    from retrain.data.features import build_features
+    from retrain.training.heldout import held_out
 
-    trained_with = training_seed(metadata)
-    seed = config.seed if config.seed is not None else trained_with + SEED_OFFSET
-    base = DataSettings.from_env(environ)
-    settings = DataSettings(
-        base.prometheus, SyntheticSettings(seed=seed, anomaly_rate=base.synthetic.anomaly_rate)
+    rows = held_out(
+        model,
+        metadata,
+        source=config.source,
+        hours=config.hours,
+        seed=config.seed,
+        horizon_minutes=contract.horizon_minutes,
+        end=end,
+        environ=environ,
     )
-    dataset = fetch(model, config.source, config.hours, settings, end=end, environ=environ)
-    horizon = contract.horizon_minutes
-    features = (
-        build_features(model, dataset.frame, horizon_minutes=horizon)
-        if horizon is not None
-        else build_features(model, dataset.frame)
-    )
-    labels = None
-    if features.labels is not None:
-        labels = features.labels.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
-    targets = None if features.targets is None else features.targets.to_numpy(dtype=np.float64)
-    description: dict[str, Any] = {
-        **dataset.info(),
-        "seed": seed if config.source != "prometheus" else None,
-        "training_seed": trained_with,
-        "feature_rows": len(features.inputs),
-    }
-    if labels is not None:
-        description["labelled_rows"] = int((~np.isnan(labels)).sum())
-        description["anomalies"] = int(np.nansum(labels))
     return Holdout(
-        inputs=features.matrix(),
-        labels=labels,
-        targets=targets,
-        target_names=tuple(features.contract.target_names),
-        evaluator="forecast" if targets is not None else "anomaly",
-        description=description,
+        inputs=rows.inputs,
+        labels=rows.labels,
+        targets=rows.targets,
+        target_names=rows.target_names,
+        evaluator="forecast" if rows.targets is not None else "anomaly",
+        description=rows.description,
     )
 
 

@@ -33,8 +33,6 @@ DIRECTIONS: dict[str, Direction] = {
     **dict.fromkeys(("mae", "rmse", "flagged_rate"), "lower_is_better"),
 }
 
-SEED_OFFSET = 1000  # held-out synthetic seed = training seed + this, unless a file names one
-
 
 @dataclass(frozen=True)
 class ChangeThreshold:
@@ -72,11 +70,16 @@ class MetricThreshold:
 
 @dataclass(frozen=True)
 class HoldoutConfig:
-    """Where the held-out rows come from: fresh data built with the model's own feature function."""
+    """Where the held-out rows come from: the training window's held-out blocks (`retrain.training.heldout`).
+
+    The window ends where the version's training window ended; `hours` None is the training window's
+    length and `seed` None the training seed (the synthetic frame is then the training frame, and the rows
+    are exactly those the trainer held out). Prometheus data is re-read over the same window.
+    """
 
     source: HoldoutSource = "synthetic"
-    hours: float = 72.0
-    seed: int | None = None  # None: the training seed + SEED_OFFSET
+    hours: float | None = None  # None: the training window's hours (72 for versions that record none)
+    seed: int | None = None  # None: the training seed
     infra_rows: int = 8
 
 

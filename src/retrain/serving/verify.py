@@ -6,10 +6,11 @@ This catches a server that reports ready with a stale or missing model. In order
    and the body for V2) and equal what `load_version(registry, model, N).predict` (the server's own
    predictor) gives for the same rows: labels exactly, floats within a relative tolerance.
 
-Held-out rows are fresh: for a built-in model, a synthetic window with a seed other than the training seed,
-turned into rows by `retrain.data`'s feature function, with some injected anomalies picked on purpose so
-both answers of the anomaly detector are exercised; for a custom model, rows drawn within the training range
-recorded with the version (`extra.reference`), or standard-normal rows when none is recorded.
+Held-out rows: for a built-in model, rows of the version's training window that it never saw
+(`retrain.training.heldout`, the gate's rows too), `seed` picking which, with some injected anomalies
+picked on purpose so both answers of the anomaly detector are exercised; for a custom model, rows drawn
+within the training range recorded with the version (`extra.reference`), or standard-normal rows when
+none is recorded.
 """
 
 from __future__ import annotations
@@ -25,17 +26,15 @@ import numpy as np
 from retrain.errors import InvalidInput, Location
 from retrain.registry import Registry
 from retrain.serving.loader import LoadedModel, load_version
+from retrain.training.heldout import held_out, training_seed
 
 Failure = Literal["unreachable", "not-ready", "stale-version", "wrong-answers", "http-error"]
 # For servers that do not name their version (KServe's own sklearn server): asks the control plane which
 # version the endpoint serves; (version or None, what it saw). Used only where an answer names none.
 ServedVersion = Callable[[], tuple[int | None, str]]
 TEMPORARY: frozenset[str] = frozenset({"unreachable", "not-ready"})  # may pass when tried again later
-SEED_OFFSET = 2000  # held-out seed = training seed + this (the gate uses +1000: other rows again)
-DEFAULT_TRAINING_SEED = 42
-HOLDOUT_HOURS = 168.0
-HOLDOUT_END = datetime(2024, 1, 8, tzinfo=UTC)  # a fixed window: the same seed always gives the same rows
-HOLDOUT_ANOMALY_RATE = 0.05
+SEED_OFFSET = 2000  # the seed that picks the held-out rows = training seed + this
+HOLDOUT_END = datetime(2024, 1, 8, tzinfo=UTC)  # for versions without a recorded window: reproducible rows
 MAX_ROWS = 1000
 NO_SERVER_GRACE_S = 5.0
 WAITED: dict[str, str] = {  # the reason when the wait for readiness ends on this kind of answer
@@ -357,28 +356,18 @@ class _Probe:
         )
 
 
-def training_seed(metadata: Mapping[str, Any]) -> int:
-    """The synthetic seed the version was trained with (its notebook parameter), else the default."""
-    params = (metadata.get("extra") or {}).get("notebook_parameters") or {}
-    seed = params.get("seed")
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else DEFAULT_TRAINING_SEED
-
-
 def held_out_rows(loaded: LoadedModel, metadata: Mapping[str, Any], count: int, seed: int) -> np.ndarray:
     """`count` fresh rows of the model's width (see the module docstring)."""
-    from retrain.data import BUILTIN_MODELS, DataSettings, SyntheticSettings, builtin_contract, fetch
-    from retrain.data.features import build_features
+    from retrain.data import BUILTIN_MODELS, builtin_contract
 
     rng = np.random.default_rng(seed)
     if loaded.name in BUILTIN_MODELS and builtin_contract(loaded.name).width == loaded.width:
-        settings = DataSettings(synthetic=SyntheticSettings(seed=seed, anomaly_rate=HOLDOUT_ANOMALY_RATE))
-        frame = fetch(loaded.name, "synthetic", HOLDOUT_HOURS, settings, end=HOLDOUT_END).frame
         horizon = loaded.contract.horizon_minutes if loaded.contract is not None else None
-        features = build_features(loaded.name, frame, **({"horizon_minutes": horizon} if horizon else {}))
-        matrix = features.matrix()
+        rows = held_out(loaded.name, metadata, source="synthetic", horizon_minutes=horizon, end=HOLDOUT_END)
+        matrix = rows.inputs
         flagged = np.zeros(len(matrix), dtype=bool)
-        if features.labels is not None:
-            flagged = features.labels.fillna(0).to_numpy(dtype=np.int64) == 1
+        if rows.labels is not None:
+            flagged = np.nan_to_num(rows.labels) == 1
         anomalies = rng.permutation(np.flatnonzero(flagged))[: count // 4]
         others = rng.permutation(np.flatnonzero(~flagged))[: count - len(anomalies)]
         picked = np.sort(np.concatenate([anomalies, others]))

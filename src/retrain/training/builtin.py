@@ -46,7 +46,7 @@ def _train_rows(model: str, hours: float, horizon_minutes: int) -> int:
     rows = int(hours * 3600 // grid_seconds(model))
     steps = horizon_minutes * 60 // FORECAST_GRID_S if model == PREDICTIVE_ANALYTICS else 0
     rows = max(0, rows - steps)  # the forecaster's last `steps` rows have no target
-    return holdout_split(model, np.zeros(rows, dtype=np.int64), gap=steps).train_rows
+    return holdout_split(model, np.zeros(rows, dtype=np.int64)).train_rows
 
 
 def check_window(model: str, hours: float, horizon_minutes: int) -> None:
