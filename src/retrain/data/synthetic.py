@@ -28,6 +28,8 @@ from retrain.data.contracts import (
 from retrain.data.settings import SyntheticSettings
 
 _GIB = 1024.0**3
+DISK_EPOCH = pd.Timestamp("2024-01-01", tz="UTC")
+DISK_CYCLE_DAYS = 30.0
 _RATIO_METRICS = ("node_cpu_utilization", "node_memory_utilization")
 
 
@@ -126,15 +128,19 @@ def forecast_frame(start: datetime, periods: int, settings: SyntheticSettings) -
     rng = np.random.default_rng(settings.seed + 1)
     index = grid_index(start, periods, FORECAST_GRID_S)
     hours, weekday, business = _clock(index)
-    days = np.arange(periods) * FORECAST_GRID_S / 86400.0
+    # The disk fills 0.4 points a day and is cleaned up every 30 days, on a calendar (days since
+    # DISK_EPOCH), so a timestamp has the same expected level in every window that contains it. Before,
+    # the level grew from each window's own start, and a 24 h window disagreed with a 720 h one about
+    # the same day (a drift check then saw "drift" that no system had).
+    days = np.asarray((index - DISK_EPOCH) / pd.Timedelta(days=1), dtype=np.float64) % DISK_CYCLE_DAYS
     daily = np.sin(2 * np.pi * (hours - 8.0) / 24.0)
     weekly = 0.5 + 0.5 * weekday  # weekends run at half the weekday load
 
-    cpu = 0.20 + 0.08 * daily + 0.25 * business + 0.05 * weekly + 0.002 * days + rng.normal(0, 0.02, periods)
-    memory = 0.45 + 0.05 * daily + 0.10 * business + 0.003 * days + rng.normal(0, 0.01, periods)
+    cpu = 0.20 + 0.08 * daily + 0.25 * business + 0.05 * weekly + rng.normal(0, 0.02, periods)
+    memory = 0.45 + 0.05 * daily + 0.10 * business + rng.normal(0, 0.01, periods)
     disk = 0.35 + 0.004 * days + 0.002 * np.sin(2 * np.pi * hours / 24.0) + rng.normal(0, 0.002, periods)
     network_in = 2.0e6 + 1.2e7 * business + 2.0e6 * weekly + 1.0e6 * daily
-    network_in = network_in * (1 + 0.001 * days) + rng.normal(0, 4.0e5, periods)
+    network_in = network_in + rng.normal(0, 4.0e5, periods)
     network_out = 0.6 * network_in + 5.0e5 * business + rng.normal(0, 3.0e5, periods)
 
     values = {

@@ -94,7 +94,8 @@ def train_and_evaluate(dataset: Dataset, *, seed: int = RANDOM_STATE) -> TrainRe
         train_seconds=round(train_seconds, 4),
     )
     rows = {"total": len(matrix), "train": split.train_rows, "test": split.test_rows}
-    reference = distribution_reference(matrix[split.train], features.contract.feature_names)
+    times = features.inputs.index[split.train]
+    reference = distribution_reference(matrix[split.train], features.contract.feature_names, times)
     return TrainResult(model, TRAINER, features.contract, metrics, reference, rows, dataset.info())
 
 

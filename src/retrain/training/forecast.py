@@ -123,7 +123,8 @@ def train_and_evaluate(
         **device.as_metrics(),
     )
     rows = {"total": len(inputs), "train": split.train_rows, "test": split.test_rows}
-    reference = distribution_reference(inputs[split.train], features.contract.feature_names)
+    times = features.inputs.index[split.train]
+    reference = distribution_reference(inputs[split.train], features.contract.feature_names, times)
     return TrainResult(model, trainer, features.contract, metrics, reference, rows, dataset.info())
 
 

@@ -5,14 +5,23 @@ are the training deciles (so each bin holds about a tenth of the training rows; 
 index and a chi-square test compare live counts in the same bins). Edges that coincide (a feature with few
 distinct values) are merged, so a constant feature has one bin. Values are rounded to 8 significant digits
 to keep `metadata.json` small; the counts are recomputed with the rounded edges so they stay consistent.
+
+With the rows' timestamps, each feature also records its counts per *period* (weekday or weekend, times
+the quarter of the day in UTC: `wd0`..`wd3`, `we0`..`we3`), so a drift check can compare a live window with
+the training rows of like periods (a Sunday with the weekend rows, not with a week), and its effective
+sample size (`effective_count`, see `effective_size`), because rows a minute apart are not independent
+draws.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REFERENCE_SCHEMA = 1
 QUANTILE_LEVELS: tuple[float, ...] = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
@@ -28,6 +37,8 @@ class FeatureReference(TypedDict):
     quantiles: list[float]  # at ReferenceJSON.quantile_levels
     bin_edges: list[float]  # ascending; len(counts) + 1 values (the first and last are min and max)
     counts: list[int]  # rows per bin; the last bin includes its right edge
+    effective_count: NotRequired[float]  # rows / AR(1) variance inflation (see `effective_size`)
+    periods: NotRequired[dict[str, list[int]]]  # period -> rows per bin (same bins), see `periods_of`
 
 
 class ReferenceJSON(TypedDict):
@@ -36,14 +47,59 @@ class ReferenceJSON(TypedDict):
     rows: int
     quantile_levels: list[float]
     features: dict[str, FeatureReference]
+    periods: NotRequired[str]  # PERIODS_SCHEME when the features record counts per period
+
+
+PERIODS_SCHEME = "weekday/weekend x quarter of the day (UTC)"
+
+
+def periods_of(times: pd.DatetimeIndex) -> np.ndarray:
+    """The period of each timestamp: `wd` or `we` (Saturday, Sunday) and the quarter of the day, 0-3."""
+    utc = times.tz_convert("UTC") if times.tz is not None else times
+    kind = np.where(np.asarray(utc.day_of_week) >= 5, "we", "wd")
+    return np.char.add(kind, (np.asarray(utc.hour) // 6).astype(str))
+
+
+def effective_size(values: np.ndarray, smooth: int = 1) -> float:
+    """`n (1 - r) / (1 + r)`: the number of independent rows that carry as much information as `n` rows of
+    an AR(1) series with lag-1 autocorrelation r (Wilks, Statistical Methods in the Atmospheric Sciences,
+    5.2.4); r is clipped to [0, 0.999], so the result is between n/2000 and n (at least 1).
+
+    With `smooth` > 1, r is that of the values minus their centred moving average over `smooth` rows:
+    the daily and weekly cycles are compared period by period (like periods), so what limits the
+    information is how long a deviation *from the cycle* lasts, not the cycle itself (whose lag-1
+    autocorrelation is close to 1 and would leave two or three "independent" rows in a day)."""
+    n = values.size
+    if n < 3:
+        return float(n)
+    x = values.astype(np.float64)
+    if smooth > 1 and n > smooth:
+        kernel = np.ones(smooth)
+        x = x - np.convolve(x, kernel, mode="same") / np.convolve(np.ones(n), kernel, mode="same")
+    centred = x - x.mean()
+    denominator = float(np.dot(centred, centred))
+    r = float(np.dot(centred[:-1], centred[1:])) / denominator if denominator > 0 else 0.0
+    r = min(max(r, 0.0), 0.999)
+    return max(1.0, n * (1 - r) / (1 + r))
+
+
+def rows_per_hour(times: pd.DatetimeIndex) -> int:
+    """How many rows an hour holds on the grid of `times` (1 when it cannot be told)."""
+    if len(times) < 2:
+        return 1
+    step = float(np.median(np.diff(times.to_numpy()) / np.timedelta64(1, "s")))
+    return max(1, round(3600 / step)) if step > 0 else 1
 
 
 def _round(values: np.ndarray) -> list[float]:
     return [float(f"{v:.8g}") for v in values.tolist()]
 
 
-def feature_reference(column: np.ndarray) -> FeatureReference:
-    values = column[np.isfinite(column)].astype(np.float64)
+def feature_reference(
+    column: np.ndarray, periods: np.ndarray | None = None, smooth: int = 1
+) -> FeatureReference:
+    finite = np.isfinite(column)
+    values = column[finite].astype(np.float64)
     if values.size == 0:
         return {
             "count": 0, "mean": 0.0, "std": 0.0, "min": 0.0, "max": 0.0,
@@ -58,7 +114,18 @@ def feature_reference(column: np.ndarray) -> FeatureReference:
         clipped = np.clip(values, edges[0], edges[-1])
         counts = np.histogram(clipped, bins=edges)[0].astype(int).tolist()
         edge_list = edges.tolist()
-    return {
+    by_period: dict[str, list[int]] = {}
+    if periods is not None:
+        kept = periods[finite]
+        for period in sorted(set(kept.tolist())):
+            part = values[kept == period]
+            if edges.size == 1:
+                by_period[period] = [int(part.size)]
+            else:
+                by_period[period] = (
+                    np.histogram(np.clip(part, edges[0], edges[-1]), bins=edges)[0].astype(int).tolist()
+                )
+    out: FeatureReference = {
         "count": int(values.size),
         "mean": float(f"{values.mean():.8g}"),
         "std": float(f"{values.std(ddof=1) if values.size > 1 else 0.0:.8g}"),
@@ -67,17 +134,31 @@ def feature_reference(column: np.ndarray) -> FeatureReference:
         "quantiles": _round(np.quantile(values, QUANTILE_LEVELS)),
         "bin_edges": [float(e) for e in edge_list],
         "counts": counts,
+        "effective_count": round(effective_size(values, smooth), 2),
     }
+    if periods is not None:
+        out["periods"] = by_period
+    return out
 
 
-def distribution_reference(matrix: np.ndarray, names: Sequence[str]) -> ReferenceJSON:
-    """The reference of every column of `matrix` (rows x len(names))."""
+def distribution_reference(
+    matrix: np.ndarray, names: Sequence[str], times: pd.DatetimeIndex | None = None
+) -> ReferenceJSON:
+    """The reference of every column of `matrix` (rows x len(names)); per period too when `times` (one
+    timestamp per row) are given."""
     if matrix.ndim != 2 or matrix.shape[1] != len(names):
         raise ValueError(f"matrix of shape {matrix.shape} does not have {len(names)} columns")
-    return {
+    if times is not None and len(times) != matrix.shape[0]:
+        raise ValueError(f"{len(times)} timestamps for {matrix.shape[0]} rows")
+    periods = periods_of(times) if times is not None else None
+    smooth = rows_per_hour(times) if times is not None else 1
+    out: ReferenceJSON = {
         "schema": REFERENCE_SCHEMA,
         "kind": "feature-distribution",
         "rows": int(matrix.shape[0]),
         "quantile_levels": list(QUANTILE_LEVELS),
-        "features": {name: feature_reference(matrix[:, i]) for i, name in enumerate(names)},
+        "features": {name: feature_reference(matrix[:, i], periods, smooth) for i, name in enumerate(names)},
     }
+    if periods is not None:
+        out["periods"] = PERIODS_SCHEME
+    return out
