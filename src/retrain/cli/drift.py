@@ -1,5 +1,7 @@
 """`retrain drift check MODEL`: recent inputs against the serving version's training reference.
 
+A thin adapter over `retrain.app.drift` (the use case): options in, the result formatted out.
+
 Exit status: 0 no drift, 5 drifted (EXIT_DRIFTED), 2 bad input, 3 no such model/version/reference,
 75 the data source is unreachable (try again), 1 anything else. A failed push to the Pushgateway is a
 warning and changes nothing else.
@@ -8,7 +10,6 @@ warning and changes nothing else.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from retrain.cli.common import Output, version_or_serving
 from retrain.cli.exits import EXIT_DRIFTED, EXIT_OK, exits
 
 if TYPE_CHECKING:
-    from retrain.drift import DriftReport
+    from retrain.app.drift import DriftCheckResult
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -80,61 +81,41 @@ def check_command(
     report: Annotated[Path | None, typer.Option("--report", help="Write the JSON report here.")] = None,
     output: Annotated[Output, typer.Option("--output", "-o", help="text or json.")] = Output.text,
 ) -> None:
-    """Compare MODEL's recent inputs with its training reference (PSI and KS per feature)."""
+    """Compare MODEL's recent inputs with its training reference (PSI and KS per feature, like periods)."""
     with exits():
-        from dataclasses import replace
+        from retrain.app.drift import DriftCheckRequest, drift_check
 
-        from retrain.drift import check_model, load_drift_settings, push
-        from retrain.registry import Registry, default_root
-        from retrain.training.handoff import data_settings
-
-        settings = load_drift_settings(config)
-        thresholds = settings.thresholds_for(model)
-        if share is not None:
-            _check_share(share)
-            thresholds = replace(thresholds, share=share)
-        result = check_model(
-            Registry(registry or default_root()),
-            model,
-            version=version_or_serving(version),
-            hours=settings.hours if hours is None else hours,
-            source=data_source or settings.data_source,
-            settings=data_settings(os.environ, prometheus_url=prometheus_url),
-            thresholds=thresholds,
-            end=None if end is None else _moment(end),
+        result = drift_check(
+            DriftCheckRequest(
+                model=model,
+                version=version_or_serving(version),
+                hours=hours,
+                data_source=data_source,
+                end=None if end is None else _moment(end),
+                share=share,
+                registry=registry,
+                config=config,
+                prometheus_url=prometheus_url,
+                pushgateway=pushgateway,
+                report_path=report,
+            )
         )
-        gateway = pushgateway or settings.pushgateway
-        if gateway:
-            pushed = push(gateway, result)
-            print(("" if pushed.ok else "warning: ") + pushed.message, file=sys.stderr)
-        if report is not None:
-            report.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+        if result.push is not None:
+            print(("" if result.push.ok else "warning: ") + result.push.message, file=sys.stderr)
         if output is Output.json:
-            print(json.dumps(result.to_json(), indent=2))
+            print(json.dumps(result.report.to_json(), indent=2))
         else:
             print_report(result)
     raise typer.Exit(EXIT_DRIFTED if result.drifted else EXIT_OK)
 
 
-def _check_share(value: float) -> None:
-    from retrain.errors import InvalidInput, Location
-
-    if not 0 < value <= 1:
-        raise InvalidInput(
-            f"--share must be in (0, 1], got {value}", location=Location(field="--share"), hint="e.g. 0.3"
-        )
-
-
-def print_report(report: DriftReport) -> None:
+def print_report(result: DriftCheckResult) -> None:
     from retrain.cli.common import print_table
 
-    t = report.thresholds
+    report = result.report
     window = report.window
-    drifted = len(report.drifted_features)
     print(
-        f"{report.model} v{report.version}: drift score {report.score:.2f} "
-        f"({drifted} of {len(report.features)} features drifted; drifted at >= {t.share:g})"
-        f" -> {'DRIFTED' if report.drifted else 'no drift'}"
+        f"{report.model} v{report.version}: {result.reason} -> {'DRIFTED' if report.drifted else 'no drift'}"
     )
     print(
         f"live: {report.live_rows} rows from {window.get('data_source_effective')} "
@@ -146,6 +127,7 @@ def print_report(report: DriftReport) -> None:
         (
             f.feature,
             f"{f.psi:.3f}",
+            f"{f.psi_limit:.3f}",
             f.band,
             f"{f.ks_statistic:.3f}",
             f"{f.ks_pvalue:.2g}",
@@ -155,7 +137,10 @@ def print_report(report: DriftReport) -> None:
         )
         for f in sorted(report.features, key=lambda f: (-f.psi, f.feature))
     ]
-    print_table(("FEATURE", "PSI", "BAND", "KS D", "KS P", "REF MEAN", "LIVE MEAN", "DRIFTED"), rows)
+    print_table(
+        ("FEATURE", "PSI", "PSI LIMIT", "BAND", "KS D", "KS P", "REF MEAN", "LIVE MEAN", "DRIFTED"), rows
+    )
+    print(f"next: {result.next_action}")
 
 
 def register(parent: typer.Typer) -> None:
