@@ -26,7 +26,7 @@ from retrain.cluster.values import load_values
 from retrain.registry import Registry
 
 pytestmark = pytest.mark.slow
-HA = Path(__file__).parent / "sites" / "ha.yaml"
+HA = Path(__file__).parents[2] / "examples" / "site-ha.yaml"
 MODEL = "anomaly-detector"
 NOWHERE = "http://127.0.0.1:9"  # nothing listens: the local post-deployment check says so and skips
 

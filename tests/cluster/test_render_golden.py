@@ -21,7 +21,7 @@ from retrain.cluster.values import load_values
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
-SITES = {"default": (None, "retrain"), "ha": (HERE / "sites" / "ha.yaml", None)}
+SITES = {"default": (None, "retrain"), "ha": (HERE.parents[1] / "examples" / "site-ha.yaml", None)}
 REGENERATE = os.environ.get("RETRAIN_REGENERATE_GOLDEN") == "1"
 
 

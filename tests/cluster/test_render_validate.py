@@ -17,7 +17,7 @@ from retrain.cluster.values import load_values
 from retrain.errors import InvalidInput, InvalidInputs
 
 HERE = Path(__file__).parent
-HA = HERE / "sites" / "ha.yaml"
+HA = HERE.parents[1] / "examples" / "site-ha.yaml"
 CRDS = SHARED / "tekton" / "crds-v1.15.0"
 needs_crds = pytest.mark.skipif(not CRDS.is_dir(), reason="../shared/tekton/crds-v1.15.0 is not here")
 needs_kubernetes_validate = pytest.mark.skipif(

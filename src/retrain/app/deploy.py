@@ -42,9 +42,12 @@ def deployer_for(
     url = check_url(serving_url, option="--serving-url")
     service = inference_service.strip()
     if target == "local":
+        import os
+
         from retrain.serving.deployers import LocalDeployer
 
-        return LocalDeployer(registry, url, service)
+        # `retrain serve` with an API token (RETRAIN_API_TOKEN) refuses its reload hook without it.
+        return LocalDeployer(registry, url, service, token=os.environ.get("RETRAIN_API_TOKEN") or None)
     if target == "kserve":
         # The cluster support (the optional `kubernetes` client) is imported only when KServe is the target.
         from retrain.cluster.kserve import kserve_deployer

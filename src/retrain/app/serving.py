@@ -19,6 +19,7 @@ class ServingChoice:
     url: str  # empty: no server (registry-only)
     origin: Origin
     detail: str  # one sentence: where the URL came from, or why there is none
+    registry: Path | None = None  # the registry a discovered server serves from
 
     @property
     def registry_only(self) -> bool:
@@ -40,11 +41,23 @@ def resolve_serving_url(explicit: str | None, home: Path | None) -> ServingChoic
     where = home or default_home()
     found = discover(where)
     if found.endpoint is not None:
-        return ServingChoice(found.endpoint.url, "discovered", found.reason)
+        return ServingChoice(found.endpoint.url, "discovered", found.reason, found.endpoint.registry)
     return ServingChoice(
         "",
         "none",
         f"registry only: {found.reason}; start `retrain serve` or pass --serving-url URL for a live check",
+    )
+
+
+def registry_mismatch(choice: ServingChoice, registry: Path) -> str | None:
+    """A warning when the server found serves another registry than the one a verb writes to: a version
+    promoted there is never served, so the live check would fail."""
+    if choice.registry is None or choice.registry.resolve() == registry.resolve():
+        return None
+    return (
+        f"the server at {choice.url} serves the registry {choice.registry}, not {registry}: "
+        "a version deployed here will not be served there, and its live check will fail "
+        f"(use --registry {choice.registry}, or --serving-url for another server)"
     )
 
 

@@ -304,7 +304,7 @@ def _skip_reason(skipped: dict[str, object]) -> str:
     whens = skipped.get("whenExpressions")
     if reason == "When Expressions evaluated to false" and isinstance(whens, list):
         shown = [
-            f"{w.get('input')} {w.get('operator')} {w.get('values')}" for w in whens if isinstance(w, dict)
+            f"{w.get('input')!r} {w.get('operator')} {w.get('values')}" for w in whens if isinstance(w, dict)
         ]
         return f"{reason}: " + "; ".join(shown) if shown else reason
     return reason

@@ -16,6 +16,7 @@ from retrain.console.summary import print_summary
 
 if TYPE_CHECKING:
     from retrain.app.requests import TrainingRequest
+    from retrain.app.serving import ServingChoice
     from retrain.app.trigger import RunFacts, TrainingSummary, TriggerRequest
     from retrain.engine.engine import Engine
 
@@ -93,7 +94,7 @@ def trigger_command(
     serving version is unchanged); 1 anything else failed (the summary says what and why); 2 bad input."""
     from retrain.app.engine import build_engine
     from retrain.app.requests import TrainingRequest
-    from retrain.app.serving import resolve_serving_url
+    from retrain.app.serving import registry_mismatch, resolve_serving_url
     from retrain.app.trigger import TriggerRequest, preflight
     from retrain.registry import default_root
 
@@ -120,15 +121,22 @@ def trigger_command(
         preflight(req, Path.cwd())
         if cluster:
             raise typer.Exit(trigger_on_cluster(req, claim=claim, namespace=namespace, confirm=not yes))
-        url = None if local else service_url(service, explicit_dirs=registry is not None or home is not None)
+        choice = resolve_serving_url("" if registry_only else serving_url, home)
+        url = (
+            None
+            if local or serving_url is not None or registry_only
+            else service_url(service, choice, registry)
+        )
         if url is not None:
             raise typer.Exit(trigger_via_service(url, token, req, confirm=not yes, detach=detach))
-        root = (registry or default_root()).resolve()
-        choice = resolve_serving_url("" if registry_only else serving_url, home)
+        root = (registry or choice.registry or default_root()).resolve()
         print(
             f"model: {model}\npipeline: {req.pipeline}\ntraining window: {training_hours} h\n"
             f"data source: {data_source}\nregistry: {root}\nserving: {choice.detail}"
         )
+        mismatch = registry_mismatch(choice, root)
+        if mismatch:
+            print(f"WARNING: {mismatch}", file=sys.stderr)
         if not yes and not typer.confirm("Start training?", default=True):
             raise typer.Exit(EXIT_FAILED)
 
@@ -158,16 +166,19 @@ def trigger_on_cluster(req: TrainingRequest, *, claim: str, namespace: str | Non
     return EXIT_OK
 
 
-def service_url(explicit: str | None, *, explicit_dirs: bool) -> str | None:
-    """--service, else the configured service when it answers and no local directories were given."""
+def service_url(explicit: str | None, choice: ServingChoice, registry: Path | None) -> str | None:
+    """Where to start the run: --service; else the `retrain serve` found in RETRAIN_HOME (or the configured
+    one when it answers) unless --registry asks for a local run against a registry of its own."""
     import os
 
     from retrain.api.client import DEFAULT_URL, ServiceClient
 
     if explicit:
         return explicit
-    if explicit_dirs:
+    if registry is not None:
         return None
+    if choice.origin == "discovered":
+        return choice.url
     url = DEFAULT_URL
     if os.environ.get("RETRAIN_CONFIG"):
         from retrain.triggers.config import config_path, load_config
@@ -225,7 +236,8 @@ def trigger_via_service(
             for task, row in tasks.items():
                 if shown.get(task) != row["state"]:
                     shown[task] = row["state"]
-                    print(f"{name}: {task} {row['state']} {row['duration']}", flush=True)
+                    took = "" if row["duration"] == "-" else f" {row['duration']}"
+                    print(f"{name}: {task} {row['state']}{took}", flush=True)
             if finished(doc):
                 break
             time.sleep(0.5)

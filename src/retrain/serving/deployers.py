@@ -108,7 +108,13 @@ class Deployer(Protocol):
 
 
 def notify_local_server(
-    url: str, model: str, expected: int, policy: NotifyPolicy = NotifyPolicy(), *, sleep: Sleep = time.sleep
+    url: str,
+    model: str,
+    expected: int,
+    policy: NotifyPolicy = NotifyPolicy(),
+    *,
+    sleep: Sleep = time.sleep,
+    token: str | None = None,
 ) -> Notice:
     """Ask the retrain server at `url` to load `model`'s serving version now, and say what it answered."""
     import httpx
@@ -119,7 +125,9 @@ def notify_local_server(
         if attempt:
             sleep(policy.backoff_s * 2 ** (attempt - 1))  # a server that is just starting gets a moment
         try:
-            response = httpx.post(hook, timeout=policy.request_timeout_s)
+            # The hook is a mutating endpoint: a server with an API token refuses it without the token.
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            response = httpx.post(hook, timeout=policy.request_timeout_s, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout) as err:
             failures.append(f"{type(err).__name__}: {err}")
             continue
@@ -205,6 +213,7 @@ class LocalDeployer:
     inference_service: str = ""  # KServe's name; the local server names models by their registry name
     policy: NotifyPolicy = field(default_factory=NotifyPolicy)
     sleep: Sleep = time.sleep
+    token: str | None = field(default=None, repr=False)  # the server's API token, for its reload hook
 
     @property
     def target(self) -> str:
@@ -260,7 +269,9 @@ class LocalDeployer:
                 "within its poll interval",
             )
         else:
-            notice = notify_local_server(self.serving_url, model, version, self.policy, sleep=self.sleep)
+            notice = notify_local_server(
+                self.serving_url, model, version, self.policy, sleep=self.sleep, token=self.token
+            )
         if notice.outcome == "unreachable":
             warnings.append(
                 f"{notice.detail}. The registry change stands: a server started later serves version "
