@@ -125,12 +125,12 @@ def compare(
         finite = np.isfinite(column)
         values = column[finite]
         unmatched = 0.0
+        ref_n = float(ref.get("effective_count", ref["count"]))
         if periods is not None:
-            ref, unmatched = like_periods(ref, periods[finite])
+            ref, unmatched, ref_n = like_periods(ref, periods[finite])
         value = psi(ref, values)
         stat = ks_statistic(ref, levels if ref["quantiles"] else [], values)
         live_n = effective_size(values, smooth)
-        ref_n = float(ref.get("effective_count", ref["count"]))
         pvalue = kolmogorov_pvalue(stat, max(1, round(ref_n)), max(1, round(live_n)))
         limit = psi_limit(len(ref["counts"]), live_n, ref_n, thresholds.psi)
         ks_drift = pvalue < thresholds.ks_alpha and stat >= thresholds.ks_statistic
@@ -233,7 +233,7 @@ def check_model(
     unmatched = max((f.unmatched_share for f in found), default=0.0)
     if unmatched > 0:
         notes += (
-            f"{unmatched:.0%} of the live rows fall in periods (weekday/weekend, quarter of the day) "
+            f"{unmatched:.0%} of the live rows fall in periods (weekday/weekend, hour of the day) "
             "that the training window did not cover; they are compared with the whole reference",
         )
     if dataset.fallback_reason:

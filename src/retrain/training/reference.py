@@ -7,7 +7,7 @@ distinct values) are merged, so a constant feature has one bin. Values are round
 to keep `metadata.json` small; the counts are recomputed with the rounded edges so they stay consistent.
 
 With the rows' timestamps, each feature also records its counts per *period* (weekday or weekend, times
-the quarter of the day in UTC: `wd0`..`wd3`, `we0`..`we3`), so a drift check can compare a live window with
+the hour of the day in UTC: `wd00`..`wd23`, `we00`..`we23`), so a drift check can compare a live window with
 the training rows of like periods (a Sunday with the weekend rows, not with a week), and its effective
 sample size (`effective_count`, see `effective_size`), because rows a minute apart are not independent
 draws.
@@ -50,14 +50,18 @@ class ReferenceJSON(TypedDict):
     periods: NotRequired[str]  # PERIODS_SCHEME when the features record counts per period
 
 
-PERIODS_SCHEME = "weekday/weekend x quarter of the day (UTC)"
+PERIODS_SCHEME = "weekday/weekend x hour of the day (UTC)"
 
 
 def periods_of(times: pd.DatetimeIndex) -> np.ndarray:
-    """The period of each timestamp: `wd` or `we` (Saturday, Sunday) and the quarter of the day, 0-3."""
+    """The period of each timestamp: `wd` or `we` (Saturday, Sunday) and the hour of the day, 00-23.
+
+    Hours, not coarser parts of the day: a live window that starts inside a period sees only part of
+    it, and with six-hour periods a window starting at 16:13 was compared with a 12:00-18:00 that held
+    the 13:30 peak (every feature of the forecaster "drifted" by an empty top bin)."""
     utc = times.tz_convert("UTC") if times.tz is not None else times
     kind = np.where(np.asarray(utc.day_of_week) >= 5, "we", "wd")
-    return np.char.add(kind, (np.asarray(utc.hour) // 6).astype(str))
+    return np.char.add(kind, np.char.zfill(np.asarray(utc.hour).astype(str), 2))
 
 
 def effective_size(values: np.ndarray, smooth: int = 1) -> float:
