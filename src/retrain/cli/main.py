@@ -11,7 +11,7 @@ app = typer.Typer(
     name="retrain",
     help="Keep ML models fresh and safe: Tekton v1 pipelines that train, gate, deploy and roll back.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_enable=False,
 )
 
