@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-RETRAIN = [str(Path(sys.executable).with_name("retrain"))]  # the installed script: completion keys on its name
+RETRAIN = [str(Path(sys.executable).with_name("retrain"))]  # completion keys on the script name
 
 
 def complete(words: str) -> list[str]:
