@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from retrain.app.bindings import check_bindings, check_names
 from retrain.cli.common import build_engine, execute_and_report, execute_runs, exit_code, parse_assignments
 from retrain.cli.exits import exits
+from retrain.errors import RetrainError
 
 if TYPE_CHECKING:
     from retrain.engine.engine import Engine, Submission
@@ -98,6 +100,13 @@ def run_command(
         if pipeline:
             spec = engine.catalog.pipeline(pipeline).spec
             raw = parse_assignments(params, flag="-p")
+            check_bindings(
+                raw,
+                host_dirs,
+                declared_params=[p.name for p in spec.params],
+                declared_workspaces=[w.name for w in spec.workspaces],
+                owner=f'Pipeline "{pipeline}"',
+            )
             # Workspaces not bound with -w get an emptyDir, as `tkn pipeline start` would ask for one.
             empty = [d.name for d in spec.workspaces if d.name not in host_dirs]
             runs = [pipelinerun_for(pipeline, typed_params(raw, spec), empty_dirs=empty)]
@@ -107,10 +116,36 @@ def run_command(
             raise InvalidInput(
                 "the files hold no PipelineRun or TaskRun", hint="add one, or use --pipeline NAME"
             )
+        if not pipeline and host_dirs:
+            check_names(
+                host_dirs,
+                _workspaces_of(engine, runs),
+                flag="-w",
+                what="workspace",
+                owner="the runs in these files or their Pipelines",
+            )
         submissions = [engine.submit(r, host_dirs=host_dirs) for r in runs]
         if output == "text":
             raise typer.Exit(execute_and_report(engine, submissions))
         raise typer.Exit(_report_json(engine, submissions))
+
+
+def _workspaces_of(engine: Engine, runs: list[Any]) -> set[str]:
+    """The workspaces the runs bind or their Pipelines/Tasks declare (what `-w NAME=DIR` may name)."""
+    names: set[str] = set()
+    for run in runs:
+        names.update(w.name for w in run.spec.workspaces or [])
+        ref = getattr(run.spec, "pipeline_ref", None)
+        inline = getattr(run.spec, "pipeline_spec", None)
+        spec = inline
+        if spec is None and ref is not None and ref.name:
+            try:
+                spec = engine.catalog.pipeline(ref.name).spec
+            except RetrainError:
+                spec = None
+        if spec is not None:
+            names.update(w.name for w in spec.workspaces)
+    return names
 
 
 def _report_json(engine: Engine, submissions: list[Submission]) -> int:
