@@ -135,4 +135,9 @@ def _next_action(report: DriftReport) -> str:
             f"retrain the model on recent data: retrain trigger {report.model} "
             f"(or let a drift alert trigger it); see the features above for what moved"
         )
+    if report.drifted_features:
+        return (
+            "nothing to do yet: too few features drifted to call the model drifted; keep an eye on "
+            + ", ".join(report.drifted_features[:5])
+        )
     return "nothing to do; the serving version's training data still describes its inputs"
