@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrain.app.failures import Failure, failure_of, last_tries
 from retrain.app.run_tasks import TaskView, seconds_between, task_views, text_of
+from retrain.app.trigger import SUMMARY_EVENT
 from retrain.runs.logs import LogSource, log_sources
 from retrain.runs.records import RUN_STATES, RunRecord
 
@@ -156,6 +157,7 @@ class RunDescription:
     results: tuple[tuple[str, str], ...]
     failure: Failure | None
     rerun_of: str | None  # the run this one re-ran, when it is a re-run
+    outcome: str | None = None  # a training run's read-back summary (which version serves), when recorded
 
 
 def describe_run(store: RunStore, run: str, *, lines: int = 15) -> RunDescription:
@@ -184,6 +186,7 @@ def describe_run(store: RunStore, run: str, *, lines: int = 15) -> RunDescriptio
         results=tuple((r["name"], text_of(r.get("value"))) for r in status.get("results", [])),
         failure=failure_of(store, run, lines=lines),
         rerun_of=annotations.get("retrain.dev/rerun-of"),
+        outcome=next((e.message for e in reversed(store.events(run)) if e.reason == SUMMARY_EVENT), None),
     )
 
 

@@ -30,6 +30,7 @@ Outcome = Literal[
     "failed",  # a task failed before anything was deployed (or the run was cancelled)
 ]
 GOOD_OUTCOMES = ("serving", "promoted")
+SUMMARY_EVENT = "Summary"  # the run event under which a training run's read-back summary is recorded
 TRAIN, CHECK, DEPLOY, VERIFY, ROLLBACK = (
     "train-model",
     "health-check",
@@ -170,6 +171,11 @@ def conclude(facts: RunFacts) -> TrainingSummary:
         failure=failure,
         next_action=_next_action(outcome, facts, failure),
     )
+
+
+def record_summary(store: RunStore, summary: TrainingSummary) -> None:
+    """Keep the headline with the run (`runs show`, the API and notifications read it back)."""
+    store.add_event(summary.run, "Normal" if summary.ok else "Warning", SUMMARY_EVENT, summary.headline)
 
 
 def _outcome(

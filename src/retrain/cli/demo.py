@@ -85,7 +85,7 @@ def demo_command(
     """Train, gate, deploy and verify both built-in models with the local Tekton engine."""
     from retrain.app.engine import build_engine
     from retrain.app.requests import TrainingRequest
-    from retrain.app.trigger import TriggerRequest, start, summarize
+    from retrain.app.trigger import TriggerRequest, record_summary, start, summarize
     from retrain.console.live import execute_with_table
     from retrain.console.summary import print_summary
 
@@ -111,6 +111,7 @@ def demo_command(
                 print(f"PipelineRun {sub.name} started ({req.pipeline}, model {model})")
                 asyncio.run(execute_with_table(engine, sub))
                 summary = summarize(engine.store, registry, sub.name)
+                record_summary(engine.store, summary)
                 print_summary(summary)
                 summaries.append(summary)
             print("\nexample requests (answered by the server during the demo):")

@@ -170,6 +170,8 @@ def describe_text(d: RunDescription) -> str:
     ]
     if d.rerun_of:
         fields.append(("Re-run of", d.rerun_of))
+    if d.outcome:
+        fields.append(("Outcome", d.outcome))
     out += [f"{k + ':':<11}{v}" for k, v in fields]
     if d.params:
         out += ["", "Params", *_columns([(k, v) for k, v in d.params])]

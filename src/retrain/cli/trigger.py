@@ -23,13 +23,15 @@ if TYPE_CHECKING:
 
 def run_locally(engine: Engine, request: TriggerRequest) -> TrainingSummary:
     """Submit and run the request's pipeline with a live task table; the truth about it afterwards."""
-    from retrain.app.trigger import start, summarize
+    from retrain.app.trigger import record_summary, start, summarize
     from retrain.console.live import execute_with_table
 
     sub = start(engine, request)
     print(f"PipelineRun {sub.name} started ({request.training.pipeline}, model {request.training.model})")
     asyncio.run(execute_with_table(engine, sub))
-    return summarize(engine.store, request.registry, sub.name)
+    summary = summarize(engine.store, request.registry, sub.name)
+    record_summary(engine.store, summary)
+    return summary
 
 
 def exit_code(summary: TrainingSummary) -> int:

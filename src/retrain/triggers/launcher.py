@@ -182,6 +182,8 @@ class Launcher:
             self._active.pop(sub.name, None)
             if not self._active:
                 self._idle.set()
+        if result is not None:
+            await self._summarize(sub.name)
         if result is not None and self.on_finished is not None:
             try:
                 done = self.on_finished(result)
@@ -190,6 +192,22 @@ class Launcher:
             except Exception:  # a notification problem never changes the run
                 log.exception("on_finished hook failed for run %s", sub.name)
         return result
+
+    async def _summarize(self, name: str) -> None:
+        """What a finished training run really left behind (read back from the store, the registry and the
+        endpoint): logged, and recorded as the run's `Summary` event for `runs show`, the API and the
+        notifications. A summary that cannot be made is logged and changes nothing."""
+        from retrain.app.trigger import record_summary, summarize
+
+        try:
+            if "retrain.dev/model" not in self.engine.store.get_run(name).labels:
+                return  # not a training run: there is no version to speak of
+            summary = await asyncio.to_thread(summarize, self.engine.store, self.registry, name)
+            ok = summary.ok
+            log.log(logging.INFO if ok else logging.WARNING, "run %s: %s", name, summary.headline)
+            record_summary(self.engine.store, summary)
+        except Exception:  # a summary problem never changes the run
+            log.exception("could not summarize run %s", name)
 
     def _tasks(self) -> set[asyncio.Task[RunResult | None]]:
         return {a.task for a in self._active.values() if not a.task.done()}

@@ -42,11 +42,12 @@ class RunCompletion:
     pipeline: str | None = None
     trigger: str | None = None
     finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    summary: str = ""  # what holds now (which version serves, read back), for training runs
 
 
 def completion_from_run(
     name: str, state: str, *, reason: str | None, labels: Mapping[str, str], status: Mapping[str, Any],
-    pipeline: str | None = None, finished_at: datetime | None = None,
+    pipeline: str | None = None, finished_at: datetime | None = None, summary: str = "",
 ) -> RunCompletion:  # fmt: skip
     """A completion from what the run store records (`RunRecord`'s fields)."""
     kind: EventKind = (
@@ -65,6 +66,7 @@ def completion_from_run(
         pipeline=pipeline or labels.get("tekton.dev/pipeline"),
         trigger=labels.get("retrain.dev/trigger"),
         finished_at=finished_at or datetime.now(UTC),
+        summary=summary,
     )
 
 
@@ -85,6 +87,7 @@ def cloudevent(completion: RunCompletion, *, source: str, event_id: str) -> dict
             "message": completion.message,
             "pipeline": completion.pipeline,
             "trigger": completion.trigger,
+            "summary": completion.summary,
         },
     }
 
@@ -101,6 +104,8 @@ def slack_message(completion: RunCompletion) -> dict[str, str]:
     text = ", ".join(parts)
     if completion.message:
         text += f"\n> {completion.message}"
+    if completion.summary:
+        text += f"\n> {completion.summary}"
     return {"text": text}
 
 

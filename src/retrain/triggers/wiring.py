@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrain.app.requests import TrainingRequest
+from retrain.app.trigger import SUMMARY_EVENT
 from retrain.engine.clock import Clock, SystemClock
 from retrain.triggers.config import RetrainConfig, training_request
 from retrain.triggers.cron import CronSchedule, parse_cron
@@ -118,6 +119,7 @@ def service_notifier(
 
     def on_finished(result: RunResult) -> None:
         record = store.get_run(result.name)
+        said = [e.message for e in store.events(result.name) if e.reason == SUMMARY_EVENT]
         notifier.notify(
             completion_from_run(
                 record.name,
@@ -127,6 +129,7 @@ def service_notifier(
                 status=record.status or result.status_doc,
                 pipeline=record.pipeline,
                 finished_at=record.completed_at,
+                summary=said[-1] if said else "",
             )
         )
 
