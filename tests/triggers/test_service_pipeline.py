@@ -13,6 +13,7 @@ import pytest
 
 from fixtures.service_helpers import ANOMALY, SECRET, make_service, push, served, service_config, wait_until
 from retrain.api import github_signature
+from retrain.app.trigger import SUMMARY_EVENT
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +64,18 @@ def test_a_push_trains_gates_deploys_and_serves_the_model(tmp_path: Path) -> Non
             )
             assert predict.status_code == 200
             assert predict.headers["x-model-version"] == version
+
+            def summarized() -> bool:
+                return any(e.reason == SUMMARY_EVENT for e in service.engine.store.events(run))
+
+            # the run's summary is read back after it ends: the very endpoint answered with the version
+            wait_until(summarized, timeout_s=30, what="the run's Summary event")
+            said = [e for e in service.engine.store.events(run) if e.reason == SUMMARY_EVENT]
+            assert said[-1].type == "Normal"
+            assert f"new version {version} (gate: blessed) was deployed and verified, and now serves" in (
+                said[-1].message
+            )
+            assert f"{server.url}/v2/models/{ANOMALY} answers with version {version}" in said[-1].message
         assert not service.launcher.active
     finally:
         service.close()
