@@ -8,12 +8,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fixtures.gate_models import ANOMALY, FORECAST, NaNPredictions, probe_environ, register
 from fixtures.prometheus import PrometheusServer
+from retrain.data import DataSettings, SyntheticSettings, fetch
 from retrain.data.contracts import FeatureContract
+from retrain.data.features import build_features
 from retrain.gate import GateOptions, HoldoutConfig, check_version, default_gate
 from retrain.registry import NewVersionMetadata, Registry
+from retrain.training import anomaly
+from retrain.training.heldout import held_out, training_seed
 from retrain.training.outputs import TrainResult
 from retrain.training.reference import distribution_reference
 from retrain.training.splits import holdout_split
@@ -98,3 +103,30 @@ def test_a_custom_model_is_checked_on_its_training_reference_rows(tmp_path: Path
     assert report.verdict == "rejected"
     assert report.check("predictions").failed
     assert "11 non-finite predictions (NaN) on 11 held-out rows" in report.check("predictions").reason
+
+
+@pytest.mark.parametrize(
+    ("recorded", "seed"),
+    [(7, 7), ("7", 7), (" 12 ", 12), (True, 42), (7.5, 42), ("seven", 42), (None, 42)],
+)
+def test_the_training_seed_has_one_parser(recorded: object, seed: int) -> None:
+    metadata = {"extra": {"notebook_parameters": {"seed": recorded}}}
+    assert training_seed(metadata) == seed
+    assert training_seed({}) == 42
+
+
+def test_the_held_out_rows_are_the_rows_the_trainer_held_out() -> None:
+    end = datetime(2025, 3, 5, 7, tzinfo=UTC)
+    data = fetch(ANOMALY, "synthetic", 24, DataSettings(synthetic=SyntheticSettings(seed=7)), end=end)
+    result = anomaly.train_and_evaluate(data)
+    metadata = {
+        "data_source_effective": "synthetic",
+        "training_window": {"hours": 24.0, "end": end.isoformat()},
+        "extra": {"notebook_parameters": {"seed": 7, "anomaly_rate": 0.03}},
+    }
+    rows = held_out(ANOMALY, metadata)  # no `end`: the recorded window, not the hours before now
+    features = build_features(ANOMALY, data.frame).matrix()
+    split = holdout_split(ANOMALY, np.zeros(len(features), dtype=np.int64))
+    assert np.array_equal(rows.inputs, features[split.test])
+    assert rows.description["same_data_as_training"] is True and rows.description["rows"] == 360
+    assert rows.labels is not None and int(np.nansum(rows.labels)) == result.metrics["anomalies"]
