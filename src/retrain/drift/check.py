@@ -111,11 +111,11 @@ def compare(
 
     from retrain.drift.measures import kolmogorov_pvalue, ks_statistic, psi, psi_band
     from retrain.drift.periods import like_periods, psi_limit
-    from retrain.training.reference import effective_size, periods_of, rows_per_hour
+    from retrain.training.reference import SMOOTH_HOURS, effective_size, periods_of, rows_per_hour
 
     levels = reference["quantile_levels"]
     periods = periods_of(times) if times is not None else None
-    smooth = rows_per_hour(times) if times is not None else 1
+    smooth = SMOOTH_HOURS * rows_per_hour(times) if times is not None else 1
     out: list[FeatureDrift] = []
     for i, name in enumerate(names):
         ref = reference["features"].get(name)

@@ -51,6 +51,10 @@ class ReferenceJSON(TypedDict):
 
 
 PERIODS_SCHEME = "weekday/weekend x hour of the day (UTC)"
+# The moving average whose deviations give the effective sample size: long enough to keep slow
+# deviations from the cycle (a memory sawtooth of 2-6 h, random in phase, that like periods do not
+# match), short enough to remove most of the daily cycle (which like periods do match).
+SMOOTH_HOURS = 6
 
 
 def periods_of(times: pd.DatetimeIndex) -> np.ndarray:
@@ -69,7 +73,8 @@ def effective_size(values: np.ndarray, smooth: int = 1) -> float:
     an AR(1) series with lag-1 autocorrelation r (Wilks, Statistical Methods in the Atmospheric Sciences,
     5.2.4); r is clipped to [0, 0.999], so the result is between n/2000 and n (at least 1).
 
-    With `smooth` > 1, r is that of the values minus their centred moving average over `smooth` rows:
+    With `smooth` > 1, r is that of the values minus their centred moving average over `smooth` rows
+    (SMOOTH_HOURS of them where the reference and the drift check use it):
     the daily and weekly cycles are compared period by period (like periods), so what limits the
     information is how long a deviation *from the cycle* lasts, not the cycle itself (whose lag-1
     autocorrelation is close to 1 and would leave two or three "independent" rows in a day)."""
@@ -155,7 +160,7 @@ def distribution_reference(
     if times is not None and len(times) != matrix.shape[0]:
         raise ValueError(f"{len(times)} timestamps for {matrix.shape[0]} rows")
     periods = periods_of(times) if times is not None else None
-    smooth = rows_per_hour(times) if times is not None else 1
+    smooth = SMOOTH_HOURS * rows_per_hour(times) if times is not None else 1
     out: ReferenceJSON = {
         "schema": REFERENCE_SCHEMA,
         "kind": "feature-distribution",
