@@ -73,6 +73,8 @@ def test_the_main_flow_runs_as_written(tmp_path: Path) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # nothing the block started outlives the test
     assert proc.returncode == 0, out
-    assert out.count("and now serves") == 3, out  # each trigger's summary, read back from the endpoint
+    headlines = [line for line in out.splitlines() if line.startswith("new version")]
+    assert len(headlines) == 3, out  # each trigger's closing summary, read back from the endpoint
+    assert all("and now serves" in line for line in headlines), headlines
     assert "serving: found `retrain serve`" in out
     assert not (tmp_path / "home" / "serve.json").exists()  # the server removed its record on `kill %1`

@@ -1,5 +1,6 @@
 """`retrain trigger` uses the service's API when a service runs: explicit --service or found through
-$RETRAIN_CONFIG; it follows the run there and exits as it would locally (0 succeeded, 4 refused)."""
+$RETRAIN_CONFIG; it follows the run there and exits as it would locally (4 refused), and its summary tells
+the truth: the stand-in pipeline succeeds without registering anything, so nothing new serves (exit 1)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def test_trigger_through_the_service(tmp_path: Path) -> None:
     try:
         with served(service, config) as server:
             done = trigger("--service", server.url, "--token", TOKEN)
-            assert done.returncode == 0, done.stdout + done.stderr
+            assert done.returncode == 1, done.stdout + done.stderr
+            assert "no new version was registered; the pipeline succeeded without deploying it" in done.stdout
+            assert "now serves" not in done.stdout
             assert f"in the service at {server.url}" in done.stderr
             (run,) = service.store.list_runs()
             assert run.state == "Succeeded"

@@ -226,7 +226,12 @@ def _headline(outcome: Outcome, facts: RunFacts, failure: Failure | None) -> str
         return f"{new} was deployed, failed its post-deployment check, and the rollback FAILED: {now}"
     if outcome == "not-serving":
         return f"{new} (gate: {verdict}) was deployed, but it does not serve now: {now}"
-    where = f"{failure.task or 'the run'} failed ({failure.reason})" if failure else "the run did not succeed"
+    if failure is not None:
+        where = f"{failure.task or 'the run'} failed ({failure.reason})"
+    elif facts.run_state == "Succeeded":
+        where = "the pipeline succeeded without deploying it (it has no deploy-model task that ran)"
+    else:
+        where = f"the run ended {facts.run_state}"
     trained = f"{new} (gate: {verdict})" if facts.version is not None else "no new version was registered"
     return f"{trained}; {where}; nothing was deployed: {now}"
 
