@@ -130,6 +130,9 @@ def test_a_discovered_server_is_deployed_to_and_read_back(server: Server) -> Non
     assert "serving: found `retrain serve`" in out
     assert "new version 1 (gate: blessed) was deployed and verified, and now serves" in out
     assert f"{server.url}/v2/models/anomaly-detector answers with version 1" in out
+    lines = out.splitlines()
+    assert len(lines) < 40, out  # a whole run in a log file: one line per task state change, no repeats
+    assert len(set(lines)) == len(lines), out
 
 
 @pytest.mark.parametrize(
