@@ -151,16 +151,20 @@ def feature_reference(
 
 
 def distribution_reference(
-    matrix: np.ndarray, names: Sequence[str], times: pd.DatetimeIndex | None = None
+    matrix: np.ndarray, names: Sequence[str], times: pd.Index | None = None
 ) -> ReferenceJSON:
     """The reference of every column of `matrix` (rows x len(names)); per period too when `times` (one
-    timestamp per row) are given."""
+    timestamp per row, a DatetimeIndex) are given."""
     if matrix.ndim != 2 or matrix.shape[1] != len(names):
         raise ValueError(f"matrix of shape {matrix.shape} does not have {len(names)} columns")
-    if times is not None and len(times) != matrix.shape[0]:
-        raise ValueError(f"{len(times)} timestamps for {matrix.shape[0]} rows")
-    periods = periods_of(times) if times is not None else None
-    smooth = SMOOTH_HOURS * rows_per_hour(times) if times is not None else 1
+    periods, smooth = None, 1
+    if times is not None:
+        import pandas as pd
+
+        if len(times) != matrix.shape[0] or not isinstance(times, pd.DatetimeIndex):
+            raise ValueError(f"{len(times)} timestamps ({type(times).__name__}) for {matrix.shape[0]} rows")
+        periods = periods_of(times)
+        smooth = SMOOTH_HOURS * rows_per_hour(times)
     out: ReferenceJSON = {
         "schema": REFERENCE_SCHEMA,
         "kind": "feature-distribution",
