@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,6 +112,10 @@ def test_apply_creates_then_is_idempotent(env: Env, tree: Path) -> None:
     assert second.exit_code == 0, second.output
     assert second.stdout.count(" unchanged") == 6, second.stdout
     assert env.standin.get("pipelines", "model-training-pipeline")["metadata"]["resourceVersion"] == rv
+    third = env.cli(APP, "apply", str(tree), "-o", "json")
+    assert third.exit_code == 0, third.output
+    items = json.loads(third.stdout)
+    assert {i["action"] for i in items} == {"unchanged"} and len(items) == 6
 
 
 def test_apply_removes_what_the_tree_no_longer_has(env: Env, tree: Path) -> None:

@@ -4,6 +4,7 @@ its file:line and field path; site values are checked the same way."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,11 @@ def test_the_cli_exits_0_when_valid_and_2_with_file_and_line_when_not(tmp_path: 
     bad = CliRunner().invoke(app, ["validate", str(out)])
     assert bad.exit_code == 2
     assert f"error: {out / 'kserve.yaml'}:{line}: spec.predicter: unknown field 'predicter'" in bad.output
+    as_json = CliRunner().invoke(app, ["validate", str(out), "-o", "json"])
+    assert as_json.exit_code == 2
+    report = json.loads(as_json.stdout)
+    assert report["valid"] is False and report["documents"] > 0
+    assert any(f"{line}: spec.predicter: unknown field" in p for p in report["problems"])
 
 
 def _values_error(tmp_path: Path, text: str) -> list[str]:

@@ -6,11 +6,13 @@ retrain cluster validate DIR [--crds DIR] [--kubernetes-version 1.29]
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import typer
 
+from retrain.cli.common import Output
 from retrain.cli.exits import EXIT_INVALID, exits, report
 
 app = typer.Typer(
@@ -66,6 +68,7 @@ def validate_command(
     kubernetes_version: str = typer.Option(
         "1.29", "--kubernetes-version", help="Kubernetes schemas to check against."
     ),
+    output: Output = typer.Option(Output.text, "--output", "-o", help="Output format."),
 ) -> None:
     """Check every document: retrain's strict models and references, Tekton's v1 CRD schemas, Kubernetes'
     schemas of core kinds. Exit 0 when all pass, 2 (with file:line and field path for each) otherwise."""
@@ -73,6 +76,21 @@ def validate_command(
 
     with exits():
         result = validate_tree(directory, crds=crds, kubernetes_version=kubernetes_version)
+        if output is Output.json:
+            print(
+                json.dumps(
+                    {
+                        "valid": not result.problems,
+                        "documents": result.documents,
+                        "files": [str(f) for f in result.files],
+                        "checks": list(result.checks),
+                        "not_checked": list(result.skipped),
+                        "problems": [str(p) for p in result.problems],
+                    },
+                    indent=2,
+                )
+            )
+            raise typer.Exit(EXIT_INVALID if result.problems else 0)
         for problem in result.problems:
             report(problem)
         print(f"{result.documents} documents in {len(result.files)} files checked against:")

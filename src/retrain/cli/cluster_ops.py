@@ -22,7 +22,6 @@ from retrain.cli.common import Output
 from retrain.cli.exits import EXIT_FAILED, exit_code_for, exits
 
 if TYPE_CHECKING:
-    from retrain.app.requests import TrainingRequest
     from retrain.cluster.client import Cluster
 
 
@@ -59,6 +58,7 @@ def apply_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Server-side dry run: validate, change nothing.")
     ] = False,
+    output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.text,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     namespace: NamespaceOpt = None,
@@ -71,8 +71,12 @@ def apply_command(
             report = apply_dir(
                 cluster, directory, namespace=namespace, force=force_conflicts, dry_run=dry_run
             )
-        for line in report.lines():
-            typer.echo(line)
+        if output is Output.json:
+            typer.echo(json.dumps([{**item.__dict__, "error": None if item.error is None else str(item.error)}
+                                   for item in report.items], indent=2, default=str))  # fmt: skip
+        else:
+            for line in report.lines():
+                typer.echo(line)
         counts: dict[str, int] = {}
         for item in report.items:
             counts[item.action] = counts.get(item.action, 0) + 1
@@ -92,6 +96,7 @@ def start_command(
     service_account: Annotated[
         str | None, typer.Option("--service-account", help="ServiceAccount the TaskRuns run as.")
     ] = None,
+    output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.text,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     namespace: NamespaceOpt = None,
@@ -112,7 +117,7 @@ def start_command(
             ns = created["metadata"].get("namespace") or cluster.namespace
         name = created["metadata"]["name"]
         print(f"PipelineRun {name} created in {ns} (follow: retrain cluster logs {name} -f)", file=sys.stderr)
-        typer.echo(name)
+        typer.echo(json.dumps({"run": name, "namespace": ns}) if output is Output.json else name)
 
 
 def runs_command(
@@ -171,6 +176,7 @@ def cancel_command(
         CancelModeOpt,
         typer.Option("--mode", help="Cancelled (stop now), CancelledRunFinally, StoppedRunFinally."),
     ] = CancelModeOpt.Cancelled,
+    output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.text,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     namespace: NamespaceOpt = None,
@@ -181,45 +187,14 @@ def cancel_command(
 
         with connect(kubeconfig, context, namespace) as cluster:
             changed, state = cancel_run(cluster, run, mode.value)
-        if changed:
+        if output is Output.json:
+            typer.echo(
+                json.dumps({"run": run, "changed": changed, "mode": mode.value, "status": state.status})
+            )
+        elif changed:
             typer.echo(f"PipelineRun {run}: spec.status set to {mode.value}")
         else:
             typer.echo(f"PipelineRun {run} already finished ({state.status}); nothing to cancel")
-
-
-def trigger_on_cluster(req: TrainingRequest, *, claim: str, namespace: str | None, confirm: bool) -> str:
-    """`retrain trigger --cluster`: the request's PipelineRun (deploy target kserve), created on the "
-    "cluster."""
-    from dataclasses import replace
-
-    from retrain.app.requests import pipelinerun_for
-    from retrain.catalog import builtin_catalog
-    from retrain.cluster.client import PIPELINERUN
-    from retrain.cluster.pipelineruns import PIPELINE
-    from retrain.errors import NotFound
-
-    req = replace(req, deploy_target="kserve")
-    run = pipelinerun_for(req, builtin_catalog().pipeline(req.pipeline), registry_claim=claim)
-    body = run.model_dump(by_alias=True, exclude_none=True)
-    with connect(None, None, namespace) as cluster:
-        print(
-            f"model: {req.model}\npipeline: {req.pipeline}\ntraining window: {req.training_hours} h\n"
-            f"data source: {req.data_source}\ncluster: {cluster.host} namespace "
-            f"{cluster.namespace}\nclaim: {claim}"
-        )
-        if confirm and not typer.confirm("Start training?", default=True):
-            raise typer.Exit(EXIT_FAILED)
-        try:
-            cluster.get(PIPELINE, req.pipeline)
-        except NotFound:
-            raise NotFound(
-                f"Pipeline {req.pipeline!r} is not in namespace {cluster.namespace} on {cluster.host}",
-                hint="apply the rendered tree first (retrain cluster apply DIR)",
-            ) from None
-        created = cluster.create(PIPELINERUN, body)
-    name = str(created["metadata"]["name"])
-    print(f"PipelineRun {name} started on the cluster (follow: retrain cluster logs {name} -f)")
-    return name
 
 
 def register_ops(app: typer.Typer) -> None:
