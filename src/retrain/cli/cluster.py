@@ -1,4 +1,5 @@
-"""`retrain cluster`: render the site's manifests, validate them, and (cluster_ops.py) drive a cluster.
+"""`retrain cluster`: render the site's manifests and validate them (cluster_ops.py drives a cluster; main.py
+adds its commands to this group).
 
 retrain cluster render --namespace NS [--values site.yaml] --out DIR   then   oc apply -k DIR
 retrain cluster validate DIR [--crds DIR] [--kubernetes-version 1.29]
@@ -102,16 +103,3 @@ def validate_command(
             print(f"{len(result.problems)} problem(s)", file=sys.stderr)
             raise typer.Exit(EXIT_INVALID)
         print("all valid")
-
-
-def _register_ops() -> None:
-    """apply/start/runs/logs/cancel live in cluster_ops.py (the Kubernetes client is an optional extra)."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec("retrain.cli.cluster_ops") is None:
-        return
-    importlib.import_module("retrain.cli.cluster_ops").register_ops(app)
-
-
-_register_ops()

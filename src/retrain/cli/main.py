@@ -35,6 +35,7 @@ def _register() -> None:
     from retrain.cli import (
         check,
         cluster,
+        cluster_ops,
         demo,
         deploy,
         drift,
@@ -60,6 +61,7 @@ def _register() -> None:
     demo.register(app)
     drift.register(app)
     schedules.register(app)
+    cluster_ops.register_ops(cluster.app)  # apply, start, runs, logs, cancel join render and validate
     app.add_typer(
         cluster.app, name="cluster", help="Render, validate, apply and drive the same pipelines on a cluster."
     )
