@@ -74,8 +74,25 @@ def test_known_estimators_take_the_fast_path_with_identical_answers(case: str) -
     assert np.array_equal(choice.predict(rows[:1]), theirs[:1])
 
 
+def test_the_stored_forecasters_take_the_fast_path_or_keep_scikit_learn() -> None:
+    """What the trainer stores now: a LinearRegression of the level (fast path, bit for bit), or for the
+    XGBoost model a StackingRegressor (scikit-learn predicts it; the fast path does not know it)."""
+    forecast = importlib.import_module("retrain.training.forecast")
+    x, y = data(5, 5)
+    linear = forecast.fit_level_model(forecast.make_model("sklearn"), x, y)
+    choice = compiled.fast_predictor(linear, 5)
+    assert choice.engine == compiled.ENGINE_NUMPY, choice.reason
+    rows = np.random.default_rng(4).normal(size=(300, 5)) * 3
+    assert np.array_equal(choice.predict(rows), linear.predict(rows))
+    stacked = forecast.fit_level_model(forecast.make_model("xgboost", device="cpu"), x, y)
+    choice = compiled.fast_predictor(stacked, 5)
+    assert choice.engine == compiled.ENGINE_SKLEARN and "StackingRegressor" in choice.reason
+    assert np.array_equal(choice.predict(rows), stacked.predict(rows))
+
+
 def test_the_builtin_forecasters_residual_wrapper_takes_the_fast_path() -> None:
-    """The trainer's forecaster: Residual(TransformedTargetRegressor(ExtraTrees, StandardScaler))."""
+    """Forecasters stored before the plain artefacts: Residual(TransformedTargetRegressor(ExtraTrees,
+    StandardScaler)); `retrain serve` still loads and fast-paths them."""
     estimators = importlib.import_module("retrain.training.estimators")
     x, y = data(5, 5)
     inner = sk("compose").TransformedTargetRegressor(

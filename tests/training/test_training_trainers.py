@@ -130,17 +130,46 @@ def test_gpu_request_without_cuda_falls_back_loudly(
     assert m["trainer"] == forecast.TRAINER_CPU
 
 
+def test_forecaster_is_a_plain_linear_regression_equal_to_the_ridge_of_the_change(
+    forecast_month: Dataset,
+) -> None:
+    """Stored as scikit-learn's own LinearRegression (no retrain class), with the ridge's answers."""
+    from retrain.data.features import build_features
+    from retrain.training.estimators import ResidualForecaster
+
+    result = forecast.train_and_evaluate(forecast_month)
+    assert type(result.model).__module__.startswith("sklearn.linear_model")
+    assert type(result.model).__name__ == "LinearRegression"
+    assert b"retrain" not in _dumps(result.model)
+    assert result.metrics["ridge_alpha"] in forecast.RIDGE_ALPHAS
+    features = build_features(PREDICTIVE_ANALYTICS, forecast_month.frame)
+    assert features.targets is not None
+    x, y = features.matrix(), features.targets.to_numpy(dtype=np.float64)
+    # The same ridge of the change, unfolded, gives the same forecasts (up to float rounding).
+    residual = ResidualForecaster(forecast.make_model("sklearn")).fit(x[:3000], y[:3000])
+    folded = forecast.fit_level_model(forecast.make_model("sklearn"), x[:3000], y[:3000])
+    np.testing.assert_allclose(folded.predict(x[3000:]), residual.predict(x[3000:]), rtol=1e-9)
+    with pytest.raises(ValueError, match="targets of the inputs' shape"):
+        forecast.fit_level_model(forecast.make_model("sklearn"), x, y[:, :4])
+
+
 def test_xgboost_forecaster_trains_and_is_left_on_the_cpu(forecast_month: Dataset) -> None:
-    """The GPU path's estimator, run on the CPU here (no GPU on CI): fits, predicts, pickles, portable."""
+    """The GPU path's estimator, run on the CPU here (no GPU on CI): fits, predicts, pickles, portable,
+    and holds only scikit-learn and XGBoost classes: its answer is exactly now + the learned change."""
     from retrain.data.features import build_features
 
     features = build_features(PREDICTIVE_ANALYTICS, forecast_month.frame)
     assert features.targets is not None
     x, y = features.matrix()[:2000], features.targets.to_numpy()[:2000]
-    model = forecast.portable(forecast.make_model("xgboost", device="cpu").fit(x, y))
-    assert model.estimator_.regressor_.get_params()["device"] == "cpu"
-    loaded = joblib.load(io.BytesIO(_dumps(model)))
+    model = forecast.fit_level_model(forecast.make_model("xgboost", device="cpu"), x, y)
+    assert type(model).__name__ == "StackingRegressor"
+    change = model.estimators_[0]
+    assert change.regressor_.get_params()["device"] == "cpu"
+    pickled = _dumps(model)
+    assert b"retrain" not in pickled
+    loaded = joblib.load(io.BytesIO(pickled))
     assert loaded.predict(x[:3]).shape == (3, 5)
+    assert np.array_equal(loaded.predict(x[:50]), x[:50] + change.predict(x[:50]))
 
 
 def _dumps(model: object) -> bytes:
