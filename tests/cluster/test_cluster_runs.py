@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -16,7 +17,9 @@ pytest.importorskip(
 
 from cluster.standin.harness import Env, cluster_app, running, wait_until
 from cluster.standin.sims import Step, TaskScript, TektonSim
-from retrain.catalog import pipeline_files
+from retrain.cluster.manifests.runs import pipeline_named
+from retrain.cluster.site_runs import rendered_pipelines
+from retrain.cluster.values import load_values
 
 APP = cluster_app()
 TRAINING = "model-training-pipeline"
@@ -25,9 +28,13 @@ TRAINING = "model-training-pipeline"
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     with running(tmp_path) as item:
-        path = next(p for p in pipeline_files() if p.name == f"{TRAINING}.yaml")
-        item.standin.put("pipelines", yaml.safe_load(path.read_text(encoding="utf-8")))
+        item.standin.put("pipelines", _pipeline(item.standin.namespace))
         yield item
+
+
+def _pipeline(namespace: str, name: str = TRAINING) -> dict[str, Any]:
+    """The Pipeline as `retrain cluster render` renders it for the stand-in's namespace."""
+    return pipeline_named(rendered_pipelines(load_values(None, namespace=namespace)), name)
 
 
 def _start(env: Env, *args: str) -> str:
@@ -63,7 +70,11 @@ def test_start_refuses_unknown_and_missing_params_and_pipelines(env: Env) -> Non
     missing = env.cli(APP, "start", TRAINING)
     assert missing.exit_code == 2 and "needs param 'model-name'" in missing.stderr
     absent = env.cli(APP, "start", "no-such-pipeline")
-    assert absent.exit_code == 3 and "apply the rendered tree first" in absent.stderr
+    assert absent.exit_code == 3 and "not in the built-in catalog" in absent.stderr
+    env.standin.store.delete(env.standin.kind("pipelines"), env.standin.namespace, TRAINING)
+    unapplied = env.cli(APP, "start", TRAINING, "-p", "model-name=x")
+    assert unapplied.exit_code == 3 and "apply the rendered tree first" in unapplied.stderr
+    env.standin.put("pipelines", _pipeline(env.standin.namespace))
     assert not env.standin.items("pipelineruns")
     env.standin.deny("create", "pipelineruns")
     forbidden = env.cli(APP, "start", TRAINING, "-p", "model-name=x")
@@ -180,8 +191,11 @@ def test_trigger_cluster_creates_the_requests_pipelinerun(env: Env) -> None:
         "kserve",
     )
     assert run["spec"]["workspaces"] == [
-        {"name": "model-storage", "persistentVolumeClaim": {"claimName": "models", "readOnly": False}}
+        {"name": "model-storage", "persistentVolumeClaim": {"claimName": "models"}}
     ]
+    assert run["spec"]["taskRunTemplate"] == {"serviceAccountName": "retrain-pipeline"}
+    ns = env.standin.namespace
+    assert params["serving-url"] == f"http://anomaly-detector-predictor.{ns}.svc.cluster.local"
     assert run["metadata"]["labels"]["retrain.dev/trigger"] == "manual"
     gpu = env.cli(app, "trigger", "predictive-analytics", "--cluster", "-y")
     assert gpu.exit_code == 3 and "model-training-pipeline-gpu" in gpu.stderr  # not applied to this cluster

@@ -1,53 +1,153 @@
-"""`retrain trigger --cluster`: the request's PipelineRun (deploy target kserve), created on a cluster."""
+"""`retrain cluster start` and `retrain trigger --cluster`: the site's PipelineRun, planned, then created.
+
+`plan_site_run` builds the run from the site (its values file or the defaults; cluster/site_runs.py says
+what the run gets) without touching a cluster, so `--dry-run` needs no connection. `plan_on_cluster`
+connects and plans for the namespace the run goes to; `start_on_cluster` checks that the cluster holds the
+Pipeline and that the params fit the Pipeline it holds, and creates the run. The namespace comes from
+--namespace, else the values file, else the kubeconfig context's.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from retrain.app.requests import TrainingRequest
-    from retrain.cluster.client import Cluster
+    from retrain.cluster.client import Cluster, ClusterSettings
+
+
+@dataclass(frozen=True)
+class SiteRunRequest:
+    pipeline: str | None  # None: the training pipeline of the model (`model-name`), GPU or not, per the site
+    params: Mapping[str, str] = field(default_factory=dict)
+    values_file: Path | None = None  # the file `retrain cluster render -f` takes; None: the defaults
+    namespace: str | None = None  # --namespace: over the values file's
+    claim: str | None = None
+    service_account: str | None = None
+    trigger: str = "manual"
+    generate_name: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SitePlan:
+    """The PipelineRun to create (`body`) in `namespace`."""
+
+    request: SiteRunRequest
+    namespace: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Created:
+    name: str
+    namespace: str
+    host: str
 
 
 @dataclass(frozen=True)
 class ClusterPlan:
-    """What would be created, and where; `start_on_cluster` creates it."""
+    """A plan for the connected cluster; `start_on_cluster` creates it."""
 
-    request: TrainingRequest
+    plan: SitePlan
     cluster: Cluster
     host: str
-    namespace: str
-    claim: str
-    body: dict[str, Any]
 
 
-def plan_on_cluster(req: TrainingRequest, *, claim: str, namespace: str | None) -> ClusterPlan:
-    """Connect, and build the PipelineRun (deploy target kserve, the registry on the `claim` PVC)."""
-    from retrain.app.requests import pipelinerun_for
-    from retrain.catalog import builtin_catalog
-    from retrain.cluster.client import ClusterSettings, connect
+def plan_site_run(req: SiteRunRequest, *, default_namespace: str | None = None) -> SitePlan:
+    """The run the site would get. The namespace: --namespace, the values file's, else `default_namespace`
+    (the context's, once connected); InvalidInput when none is known (a dry run without one)."""
+    from retrain.cluster.manifests.runs import TRAINING_PIPELINES
+    from retrain.cluster.site_runs import SiteRun, site_model, site_pipelinerun
+    from retrain.cluster.values import load_values
 
-    req = replace(req, deploy_target="kserve")
-    run = pipelinerun_for(req, builtin_catalog().pipeline(req.pipeline), registry_claim=claim)
-    cluster = connect(ClusterSettings(namespace=namespace))
-    body = run.model_dump(by_alias=True, exclude_none=True)
-    return ClusterPlan(req, cluster, cluster.host, cluster.namespace, claim, body)
+    values = load_values(req.values_file, namespace=req.namespace, require_namespace=False)
+    if values.namespace is None:
+        values = load_values(req.values_file, namespace=default_namespace)
+    pipeline = req.pipeline
+    if pipeline is None:  # the model's own training pipeline, as the site renders it
+        pipeline = TRAINING_PIPELINES[site_model(values, req.params["model-name"]).gpu]
+    run = SiteRun(
+        pipeline=pipeline,
+        params=req.params,
+        trigger=req.trigger,
+        generate_name=req.generate_name,
+        claim=req.claim,
+        service_account=req.service_account,
+        labels=req.labels,
+    )
+    return SitePlan(req, values.ns, site_pipelinerun(values, run))
 
 
-def start_on_cluster(plan: ClusterPlan) -> str:
-    """Create the PipelineRun; NotFound with the fix when the Pipeline was never applied. Its name."""
+def plan_on_cluster(req: SiteRunRequest, settings: ClusterSettings) -> ClusterPlan:
+    """Connect (nothing is sent yet) and plan the run for the namespace it goes to."""
+    from retrain.cluster.client import connect
+
+    cluster = connect(settings)
+    return ClusterPlan(plan_site_run(req, default_namespace=cluster.namespace), cluster, cluster.host)
+
+
+def start_on_cluster(cplan: ClusterPlan) -> Created:
+    """Check the Pipeline the cluster holds and create the run; NotFound with the fix when absent."""
     from retrain.cluster.client import PIPELINERUN
-    from retrain.cluster.pipelineruns import PIPELINE
-    from retrain.errors import NotFound
+    from retrain.cluster.pipelineruns import PIPELINE, check_params
+    from retrain.errors import Location, NotFound
 
-    with plan.cluster as cluster:
+    plan = cplan.plan
+    body = plan.body
+    pipeline = body["spec"]["pipelineRef"]["name"]
+    with cplan.cluster as cluster:
         try:
-            cluster.get(PIPELINE, plan.request.pipeline)
+            held = cluster.get(PIPELINE, pipeline, plan.namespace)
         except NotFound:
             raise NotFound(
-                f"Pipeline {plan.request.pipeline!r} is not in namespace {plan.namespace} on {plan.host}",
-                hint="apply the rendered tree first (retrain cluster apply DIR)",
+                f"Pipeline {pipeline!r} is not in namespace {plan.namespace} on {cplan.host}",
+                location=Location(field="PIPELINE"),
+                hint="apply the rendered tree first (retrain cluster apply DIR), or pass --namespace",
             ) from None
-        created = cluster.create(PIPELINERUN, plan.body)
-    return str(created["metadata"]["name"])
+        declared = (held.get("spec") or {}).get("params") or []
+        given = {p["name"]: p["value"] for p in body["spec"]["params"]}
+        check_params(pipeline, given, declared)  # the Pipeline the cluster holds is the one that runs
+        created = cluster.create(PIPELINERUN, body, plan.namespace)
+    return Created(str(created["metadata"]["name"]), plan.namespace, cplan.host)
+
+
+def training_site_request(
+    req: TrainingRequest,
+    *,
+    values_file: Path | None,
+    namespace: str | None,
+    claim: str | None,
+    explicit: Mapping[str, bool],
+) -> SiteRunRequest:
+    """`retrain trigger --cluster`: the request as a site run of its pipeline (deploy target kserve).
+
+    The site gives every param the command line leaves out; `explicit` says which request fields the
+    user set (a built-in default such as 168 hours must not hide the site's own training window)."""
+    params: dict[str, str] = {"model-name": req.model}
+    if explicit.get("training_hours"):
+        params["training-hours"] = req.training_hours
+    if explicit.get("data_source"):
+        params["data-source"] = req.data_source
+    if req.notebook_path:
+        params["notebook-path"] = req.notebook_path
+    if req.inference_service:
+        params["inference-service-name"] = req.inference_service
+    if not req.health_check:
+        params["health-check-enabled"] = "false"
+    if explicit.get("verify_timeout"):
+        params["verify-timeout"] = f"{req.verify_timeout_s:g}"
+    if req.prometheus_url:
+        params["prometheus-url"] = req.prometheus_url
+    return SiteRunRequest(
+        pipeline=None if req.gpu is None else req.pipeline,
+        params=params,
+        values_file=values_file,
+        namespace=namespace,
+        claim=claim,
+        trigger=req.trigger,
+        labels=dict(req.labels),
+    )

@@ -87,37 +87,81 @@ def apply_command(
         raise typer.Exit(exit_code_for(error))
 
 
+ValuesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--values",
+        "-f",
+        help="The site values file (the one `retrain cluster render -f` takes); default: the defaults.",
+    ),
+]
+
+
 def start_command(
     pipeline: Annotated[str, typer.Argument(help="The Pipeline, e.g. model-training-pipeline.")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="A param NAME=VALUE.")] = None,
+    values: ValuesOpt = None,
     claim: Annotated[
-        str, typer.Option("--claim", help="PersistentVolumeClaim bound to the model-storage workspace.")
-    ] = "model-storage",
-    service_account: Annotated[
-        str | None, typer.Option("--service-account", help="ServiceAccount the TaskRuns run as.")
+        str | None,
+        typer.Option("--claim", help="PVC bound to model-storage (default: the site's modelStorage claim)."),
     ] = None,
+    service_account: Annotated[
+        str | None,
+        typer.Option(
+            "--service-account", help="ServiceAccount the TaskRuns run as (default: retrain-pipeline)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the PipelineRun it would create; no cluster needed.")
+    ] = False,
     output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.text,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     namespace: NamespaceOpt = None,
 ) -> None:
-    """Create a v1 PipelineRun of PIPELINE (workspace model-storage bound to --claim); print its name."""
-    with exits():
-        from retrain.cli.common import parse_assignments
-        from retrain.cluster.pipelineruns import start_run
+    """Create a v1 PipelineRun of PIPELINE as the rendered site runs it; print its name.
 
-        with connect(kubeconfig, context, namespace) as cluster:
-            created = start_run(
-                cluster,
-                pipeline,
-                parse_assignments(param or [], flag="-p"),
-                claim=claim,
-                service_account=service_account,
-            )
-            ns = created["metadata"].get("namespace") or cluster.namespace
-        name = created["metadata"]["name"]
+    From the site (--values, else the defaults) the run gets the pipeline ServiceAccount, every workspace
+    bound to the site's claims (model-storage, the GPU claim, the notebooks checkout), the GPU placement
+    of the GPU pipeline, its timeout, and, for `-p model-name=M`, the model's params: deploy-target kserve,
+    the InferenceService's in-cluster URL, training window and data source. `-p` overrides any param."""
+    with exits():
+        from retrain.app.cluster_trigger import (
+            SiteRunRequest,
+            plan_on_cluster,
+            plan_site_run,
+            start_on_cluster,
+        )
+        from retrain.cli.common import parse_assignments
+        from retrain.cluster.client import ClusterSettings
+
+        request = SiteRunRequest(
+            pipeline=pipeline,
+            params=parse_assignments(param or [], flag="-p"),
+            values_file=values,
+            namespace=namespace,
+            claim=claim,
+            service_account=service_account,
+            generate_name=f"{pipeline}-run-",
+        )
+        if dry_run:
+            print_run(plan_site_run(request).body, output)
+            return
+        settings = ClusterSettings(kubeconfig=kubeconfig, context=context, namespace=namespace)
+        created = start_on_cluster(plan_on_cluster(request, settings))
+        name, ns = created.name, created.namespace
         print(f"PipelineRun {name} created in {ns} (follow: retrain cluster logs {name} -f)", file=sys.stderr)
         typer.echo(json.dumps({"run": name, "namespace": ns}) if output is Output.json else name)
+
+
+def print_run(body: dict[str, object], output: Output) -> None:
+    """A planned PipelineRun: YAML (what `kubectl create -f -` takes), or JSON with -o json."""
+    if output is Output.json:
+        typer.echo(json.dumps(body, indent=2))
+        return
+    from retrain.cluster.yamlout import dump_document
+
+    typer.echo(dump_document(body), nl=False)
 
 
 def runs_command(

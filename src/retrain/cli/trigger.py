@@ -15,6 +15,7 @@ from retrain.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, exits
 from retrain.console.summary import print_summary
 
 if TYPE_CHECKING:
+    from retrain.app.cluster_trigger import SiteRunRequest
     from retrain.app.requests import TrainingRequest
     from retrain.app.serving import ServingChoice
     from retrain.app.trigger import RunFacts, TrainingSummary, TriggerRequest
@@ -44,6 +45,7 @@ def exit_code(summary: TrainingSummary) -> int:
 
 
 def trigger_command(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="anomaly-detector, predictive-analytics, or a custom model name."),
     training_hours: str = typer.Argument("168", help="Training window in hours."),
     data_source: str = typer.Argument("hybrid", help="synthetic, prometheus or hybrid."),
@@ -76,8 +78,21 @@ def trigger_command(
     cluster: bool = typer.Option(
         False, "--cluster", help="Start a PipelineRun on the kubeconfig's cluster (deploy target kserve)."
     ),
-    claim: str = typer.Option("model-storage", "--claim", help="--cluster: the model-storage PVC."),
-    namespace: str | None = typer.Option(None, "--namespace", "-n", help="--cluster: the namespace."),
+    claim: str | None = typer.Option(
+        None, "--claim", help="--cluster: the model-storage PVC (default: the site's).", show_default=False
+    ),
+    namespace: str | None = typer.Option(
+        None, "--namespace", "-n", help="--cluster: the namespace (default: the site's, else the context's)."
+    ),
+    values: Path | None = typer.Option(
+        None,
+        "--values",
+        "-f",
+        help="--cluster: the site values file (the one `retrain cluster render -f` takes).",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="--cluster: print the PipelineRun it would create; no cluster needed."
+    ),
     service: str | None = typer.Option(
         None,
         "--service",
@@ -121,8 +136,27 @@ def trigger_command(
             verify_timeout_s=verify_timeout,
         )
         preflight(req, Path.cwd())
+        if dry_run and not cluster:
+            from retrain.errors import InvalidInput, Location
+
+            raise InvalidInput(
+                "--dry-run prints the PipelineRun of --cluster",
+                location=Location(field="--dry-run"),
+                hint="add --cluster",
+            )
         if cluster:
-            raise typer.Exit(trigger_on_cluster(req, claim=claim, namespace=namespace, confirm=not yes))
+            from retrain.app.cluster_trigger import training_site_request
+
+            site = training_site_request(
+                req,
+                values_file=values,
+                namespace=namespace,
+                claim=claim,
+                explicit={
+                    name: _given(ctx, name) for name in ("training_hours", "data_source", "verify_timeout")
+                },
+            )
+            raise typer.Exit(trigger_on_cluster(site, dry_run=dry_run, confirm=not yes, output=output))
         choice = resolve_serving_url("" if registry_only else serving_url, home)
         url = (
             None
@@ -152,19 +186,46 @@ def trigger_command(
         raise typer.Exit(exit_code(summary))
 
 
-def trigger_on_cluster(req: TrainingRequest, *, claim: str, namespace: str | None, confirm: bool) -> int:
-    """Create the request's PipelineRun on the kubeconfig's cluster (deploy target kserve)."""
-    from retrain.app.cluster_trigger import plan_on_cluster, start_on_cluster
+def _given(ctx: typer.Context, name: str) -> bool:
+    """The user gave this option or argument (not its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
 
-    plan = plan_on_cluster(req, claim=claim, namespace=namespace)
+
+def trigger_on_cluster(site: SiteRunRequest, *, dry_run: bool, confirm: bool, output: Output) -> int:
+    """Create the request's PipelineRun as the site runs it (deploy target kserve); print it with dry_run."""
+    import json
+
+    from retrain.app.cluster_trigger import plan_on_cluster, plan_site_run, start_on_cluster
+    from retrain.cluster.client import ClusterSettings
+
+    if dry_run:
+        body = plan_site_run(site).body
+        if output is Output.json:
+            print(json.dumps(body, indent=2))
+        else:
+            from retrain.cluster.yamlout import dump_document
+
+            print(dump_document(body), end="")
+        return EXIT_OK
+    cplan = plan_on_cluster(site, ClusterSettings(namespace=site.namespace))
+    params = {p["name"]: p["value"] for p in cplan.plan.body["spec"]["params"]}
+    claims = {
+        w["name"]: w.get("persistentVolumeClaim", {}).get("claimName")
+        for w in cplan.plan.body["spec"]["workspaces"]
+    }
     print(
-        f"model: {req.model}\npipeline: {req.pipeline}\ntraining window: {req.training_hours} h\n"
-        f"data source: {req.data_source}\ncluster: {plan.host} namespace {plan.namespace}\nclaim: {claim}"
+        f"model: {params.get('model-name')}\npipeline: {cplan.plan.body['spec']['pipelineRef']['name']}\n"
+        f"training window: {params.get('training-hours')} h\ndata source: {params.get('data-source')}\n"
+        f"cluster: {cplan.host} namespace {cplan.plan.namespace}\nclaim: {claims.get('model-storage')}\n"
+        f"deploy: {params.get('deploy-target')} at {params.get('serving-url')}"
     )
     if confirm and not typer.confirm("Start training?", default=True):
         return EXIT_FAILED
-    name = start_on_cluster(plan)
-    print(f"PipelineRun {name} started on the cluster (follow: retrain cluster logs {name} -f)")
+    created = start_on_cluster(cplan)
+    print(
+        f"PipelineRun {created.name} started on the cluster (follow: retrain cluster logs {created.name} -f)"
+    )
     return EXIT_OK
 
 

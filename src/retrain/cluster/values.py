@@ -98,13 +98,31 @@ class Prometheus(_Values):
 
 
 class Pushgateway(_Values):
+    # Empty: the Pushgateway in the site's namespace (`pushgateway`, port 9091); docs/cluster.md installs it.
     url: Url = ""
+
+
+PUSHGATEWAY_SERVICE = "pushgateway"
+STALE_AFTER_S = 3 * 3600  # ModelDriftCheckStale fires when a model's gauges are older than this
 
 
 class Drift(_Values):
     # The ModelDrift rule itself mirrors deploy/prometheus/retrain-drift-rules.yaml (threshold: a metric).
     repeat_interval: Duration = "12h"
     alertmanager_config: bool = True
+    # How often the per-model CronJob runs `retrain drift check`: a duration that divides an hour or a
+    # day ("15m", "1h", "2h") or a cron expression; at most 3h apart, or ModelDriftCheckStale fires.
+    check_every: str = "1h"
+    check_hours: float = Field(default=24.0, gt=0)  # the live window each check compares
+    checks: bool = True  # False: no drift CronJobs (the gauges come from elsewhere, e.g. `retrain serve`)
+
+
+class HealthCheck(_Values):
+    """The model-health-check-pipeline of every model, on a schedule (an explicit `health-check` schedule
+    of a model replaces its default one)."""
+
+    enabled: bool = True
+    cron: Cron = "30 6 * * *"  # daily, models an hour apart from 06:30
 
 
 class Webhook(_Values):
@@ -184,6 +202,7 @@ class SiteValues(_Values):
     prometheus: Prometheus = Prometheus()
     pushgateway: Pushgateway = Pushgateway()
     drift: Drift = Drift()
+    health_check: HealthCheck = HealthCheck()
     webhook: Webhook = Webhook()
     triggers: Triggers = Triggers()
     cron: CronValues = CronValues()
@@ -200,16 +219,74 @@ class SiteValues(_Values):
             raise InvalidInput("no namespace", hint="give --namespace NS or `namespace:` in the values file")
         return self.namespace
 
+    @property
+    def pushgateway_url(self) -> str:
+        return self.pushgateway.url or f"http://{PUSHGATEWAY_SERVICE}.{self.ns}.svc.cluster.local:9091"
+
     def all_schedules(self) -> list[Schedule]:
-        if self.schedules is not None:
-            return self.schedules
-        return [
-            Schedule(name=f"weekly-{m.name}", model=m.name, cron=f"0 {(2 + i) % 24} * * 0")
-            for i, m in enumerate(self.models)
-        ]
+        """The training schedules (given, or weekly per model) and a health check for every model."""
+        given = self.schedules
+        if given is None:
+            given = [
+                Schedule(name=f"weekly-{m.name}", model=m.name, cron=f"0 {(2 + i) % 24} * * 0")
+                for i, m in enumerate(self.models)
+            ]
+        return [*given, *self.default_health_checks()]
+
+    def default_health_checks(self) -> list[Schedule]:
+        if not self.health_check.enabled:
+            return []
+        covered = {s.model for s in self.schedules or [] if s.pipeline == "health-check"}
+        minute, hour = _cron_minute_hour(self.health_check.cron)
+        out: list[Schedule] = []
+        for i, m in enumerate(self.models):
+            if m.name in covered:
+                continue
+            cron = self.health_check.cron
+            if hour is not None:  # stagger the models an hour apart, like the weekly trainings
+                cron = " ".join([minute, str((hour + i) % 24), *cron.split()[2:]])
+            out.append(
+                Schedule(name=f"health-check-{m.name}", model=m.name, pipeline="health-check", cron=cron)
+            )
+        return out
+
+    def drift_cron(self) -> str:
+        return drift_check_cron(self.drift.check_every)
 
     def predictor_of(self, model: ModelValues) -> Predictor:
         return model.predictor or self.kserve.predictor
+
+
+def _cron_minute_hour(cron: str) -> tuple[str, int | None]:
+    fields = cron.split()
+    if len(fields) == 5 and fields[1].isdigit():
+        return fields[0], int(fields[1])
+    return cron, None
+
+
+def drift_check_cron(every: str) -> str:
+    """A cron expression for `drift.checkEvery`: itself when it is one, else the duration as a cron."""
+    if re.fullmatch(r"(\S+\s+){4}\S+", every.strip()):
+        return every.strip()
+    match = re.fullmatch(r"([0-9]+)(m|h)", every)
+    fix = 'give a duration that divides an hour or a day ("15m", "1h", "3h") or a cron expression'
+    if match is None:
+        raise InvalidInput(
+            f"drift.checkEvery {every!r} is neither a duration nor a cron expression", hint=fix
+        )
+    n, unit = int(match.group(1)), match.group(2)
+    minutes = n if unit == "m" else n * 60
+    if minutes <= 0 or minutes * 60 > STALE_AFTER_S:
+        raise InvalidInput(
+            f"drift.checkEvery {every!r}: checks further apart than 3h make ModelDriftCheckStale fire",
+            hint="check at least every 3h",
+        )
+    if minutes < 60 and 60 % minutes == 0:
+        return f"*/{minutes} * * * *"
+    if minutes % 60 == 0 and 24 % (minutes // 60) == 0:
+        hours = minutes // 60
+        return "7 * * * *" if hours == 1 else f"7 */{hours} * * *"
+    raise InvalidInput(f"drift.checkEvery {every!r} does not divide an hour or a day", hint=fix)
 
 
 def _cross_checks(values: SiteValues, source: SourceMap) -> list[InvalidInput]:
@@ -251,6 +328,21 @@ def _cross_checks(values: SiteValues, source: SourceMap) -> list[InvalidInput]:
                 InvalidInput(f"schedule {schedule.name!r} is listed twice", location=at("schedules", i))
             )
         seen.add(schedule.name)
+    if values.drift.checks:
+        try:
+            drift_check_cron(values.drift.check_every)
+        except InvalidInput as exc:
+            problems.append(InvalidInput(exc.message, location=at("drift", "checkEvery"), hint=exc.hint))
+    generated = {s.name for s in values.default_health_checks()}
+    for i, schedule in enumerate(values.schedules or []):
+        if schedule.name in generated:
+            problems.append(
+                InvalidInput(
+                    f"schedule {schedule.name!r} has the name of a default health-check schedule",
+                    location=at("schedules", i, "name"),
+                    hint="rename it, or make it the model's health-check schedule (pipeline: health-check)",
+                )
+            )
     gpu = values.storage.gpu_storage
     if gpu is not None and gpu.claim_name == values.storage.model_storage.claim_name:
         problems.append(
@@ -278,7 +370,9 @@ def parse_values(data: Any, source: SourceMap) -> SiteValues:
     return values
 
 
-def load_values(path: Path | None, *, namespace: str | None = None) -> SiteValues:
+def load_values(
+    path: Path | None, *, namespace: str | None = None, require_namespace: bool = True
+) -> SiteValues:
     """Values from `path` (or the defaults), with `namespace` (from --namespace) taking precedence."""
     if path is None:
         values = SiteValues()
@@ -299,6 +393,6 @@ def load_values(path: Path | None, *, namespace: str | None = None) -> SiteValue
                 hint="lower-case letters, digits and '-', at most 63 characters",
             )
         values = values.model_copy(update={"namespace": namespace})
-    if values.namespace is None:
+    if values.namespace is None and require_namespace:
         raise InvalidInput("no namespace", hint="give --namespace NS or `namespace:` in the values file")
     return values

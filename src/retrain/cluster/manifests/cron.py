@@ -12,7 +12,7 @@ and a shell-free wait; kubectl is already on every OpenShift cluster.)
 
 from __future__ import annotations
 
-from retrain.cluster.manifests import SA_CRON, Doc, document, metadata
+from retrain.cluster.manifests import SA_CRON, Doc, document, drift_cron, metadata
 from retrain.cluster.manifests.runs import (
     HEALTH_CHECK_PIPELINE,
     model_params,
@@ -72,6 +72,7 @@ def _run(values: SiteValues, schedule: Schedule, pipelines: list[Doc]) -> Doc:
             "retrain.dev/schedule": schedule.name,
         },
         annotations={"retrain.dev/trigger-reason": f"schedule {schedule.name} ({schedule.cron})"},
+        docs=pipelines,
     )
 
 
@@ -131,4 +132,4 @@ def build(values: SiteValues, pipelines: list[Doc]) -> list[Doc]:
             data={MANIFEST_KEY: dump_document(run)},
         )
         out += [config, _cronjob(values, schedule, name, _deadline_s(run, pipelines))]
-    return out
+    return out + drift_cron.build(values)

@@ -8,12 +8,12 @@ runs as the pipeline ServiceAccount, gets `spec.timeouts.pipeline` from the Pipe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from retrain.cluster.manifests import SA_PIPELINE, Doc
 from retrain.cluster.manifests.gpu_copy import GPU_WORKSPACE, REGISTRY_WORKSPACE
-from retrain.cluster.manifests.tekton import TIMEOUT_ANNOTATION, gpu_tasks
+from retrain.cluster.manifests.tekton import TIMEOUT_ANNOTATION, gpu_tasks, requests_gpu
 from retrain.cluster.values import ModelValues, SiteValues
 
 TRAINING_PIPELINES = {False: "model-training-pipeline", True: "model-training-pipeline-gpu"}
@@ -48,7 +48,7 @@ def model_params(values: SiteValues, model: ModelValues) -> dict[str, str]:
 
 
 def site_params(values: SiteValues) -> dict[str, str]:
-    return {"prometheus-url": values.prometheus.url, "pushgateway-url": values.pushgateway.url}
+    return {"prometheus-url": values.prometheus.url, "pushgateway-url": values.pushgateway_url}
 
 
 def _workspaces(values: SiteValues, pipeline: Doc) -> list[Doc]:
@@ -73,7 +73,19 @@ def _workspaces(values: SiteValues, pipeline: Doc) -> list[Doc]:
     return out
 
 
-def _gpu_task_run_specs(values: SiteValues, pipeline: Doc) -> list[Doc]:
+def pipeline_gpu_tasks(pipeline: Doc, docs: Sequence[Doc]) -> list[str]:
+    """The pipeline tasks that ask for a GPU: embedded task specs, and `taskRef`s to a Task in `docs`."""
+    found = set(gpu_tasks(pipeline))
+    tasks = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Task"}
+    for task in [*pipeline["spec"].get("tasks", []), *pipeline["spec"].get("finally", [])]:
+        ref = (task.get("taskRef") or {}).get("name")
+        if ref in tasks and requests_gpu(tasks[ref]["spec"]):
+            found.add(task["name"])
+    ordered = [t["name"] for t in [*pipeline["spec"].get("tasks", []), *pipeline["spec"].get("finally", [])]]
+    return [name for name in ordered if name in found]
+
+
+def _gpu_task_run_specs(values: SiteValues, pipeline: Doc, docs: Sequence[Doc]) -> list[Doc]:
     pod: Doc = {}
     if values.gpu.node_selector:
         pod["nodeSelector"] = dict(values.gpu.node_selector)
@@ -81,7 +93,7 @@ def _gpu_task_run_specs(values: SiteValues, pipeline: Doc) -> list[Doc]:
         pod["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in values.gpu.tolerations]
     if not pod:
         return []
-    return [{"pipelineTaskName": task, "podTemplate": pod} for task in gpu_tasks(pipeline)]
+    return [{"pipelineTaskName": task, "podTemplate": pod} for task in pipeline_gpu_tasks(pipeline, docs)]
 
 
 def pipelinerun(
@@ -92,8 +104,10 @@ def pipelinerun(
     generate_name: str,
     run_labels: Mapping[str, str],
     annotations: Mapping[str, str] | None = None,
+    docs: Sequence[Doc] = (),
 ) -> Doc:
-    """A PipelineRun of the rendered `pipeline`; params the pipeline does not declare are left out."""
+    """A PipelineRun of the rendered `pipeline`; params the pipeline does not declare are left out.
+    `docs`: the rendered Tasks and Pipelines, so that GPU tasks behind a `taskRef` are placed too."""
     declared = [p["name"] for p in pipeline["spec"].get("params", [])]
     meta: Doc = {
         "generateName": generate_name,
@@ -111,7 +125,7 @@ def pipelinerun(
     timeout = pipeline["metadata"].get("annotations", {}).get(TIMEOUT_ANNOTATION)
     if timeout:
         spec["timeouts"] = {"pipeline": timeout}
-    specs = _gpu_task_run_specs(values, pipeline)
+    specs = _gpu_task_run_specs(values, pipeline, docs)
     if specs:
         spec["taskRunSpecs"] = specs
     return {"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": meta, "spec": spec}

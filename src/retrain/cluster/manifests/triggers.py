@@ -1,10 +1,11 @@
 """Tekton Triggers (triggers.tekton.dev/v1beta1): what turns an event into a PipelineRun.
 
 Two EventListeners, so that only the one GitHub must reach needs a Route:
-- `retrain-github`: per model with a custom notebook, a `git-push-<model>` trigger. The `github` interceptor
-  checks the HMAC signature with the webhook Secret and accepts `push` events only; a `cel` interceptor
-  keeps pushes to the watched branch whose commits add or modify that model's notebook (under the notebooks
-  path), so a push that touches nothing a model trains from starts nothing.
+- `retrain-github`: per model, a `git-push-<model>` trigger. The `github` interceptor checks the HMAC
+  signature with the webhook Secret and accepts `push` events only; a `cel` interceptor keeps pushes to the
+  watched branch whose commits add or modify what the model trains from: a custom model's own notebook, or,
+  for a built-in model (no `notebook`), any file under `webhook.notebooksPath` (the platform's notebooks the
+  built-in trainers follow). A push that touches nothing a model trains from starts nothing.
 - `retrain-events` (in-cluster only): `drift-<model>` (an Alertmanager webhook whose firing alerts include
   ModelDrift for the model) and `manual-<model>` (a POST with header `X-Retrain-Trigger: manual` and a JSON
   body `{"model": ..., "trainingHours": "24", "dataSource": "synthetic", "reason": ...}`).
@@ -84,10 +85,11 @@ def _trigger(name: str, model: ModelValues, interceptors: list[Doc]) -> Doc:
 
 def git_push_trigger(values: SiteValues, model: ModelValues) -> Doc:
     hook = values.webhook
-    notebook = _quote(model.notebook)
-    changed = (
-        f"body.commits.exists(c, c.added.exists(f, f == {notebook}) || c.modified.exists(f, f == {notebook}))"
-    )
+    if model.notebook:
+        match = f"f == {_quote(model.notebook)}"
+    else:  # a built-in model: anything under the notebooks path (the path filter)
+        match = f"f.startsWith({_quote(hook.notebooks_path)})"
+    changed = f"body.commits.exists(c, c.added.exists(f, {match}) || c.modified.exists(f, {match}))"
     github = {
         "ref": {"name": "github"},
         "params": [
@@ -137,7 +139,7 @@ def _binding(values: SiteValues, name: str, params: dict[str, str]) -> Doc:
     return document(API, "TriggerBinding", metadata(name, values.ns), spec=spec)
 
 
-def _template(values: SiteValues, pipeline: Doc) -> Doc:
+def _template(values: SiteValues, pipeline: Doc, docs: list[Doc]) -> Doc:
     names = [*MODEL_PARAM_HELP, *EVENT_PARAMS]
     helps = {**MODEL_PARAM_HELP, **{k: v[1] for k, v in EVENT_PARAMS.items()}}
     params = {name: f"$(tt.params.{name})" for name in names}
@@ -151,6 +153,7 @@ def _template(values: SiteValues, pipeline: Doc) -> Doc:
             "retrain.dev/trigger": "$(tt.params.trigger)",
         },
         annotations={"retrain.dev/trigger-reason": "$(tt.params.reason)"},
+        docs=docs,
     )
     spec = {"params": [{"name": n, "description": helps[n]} for n in names], "resourcetemplates": [run]}
     return document(
@@ -165,17 +168,15 @@ def build(values: SiteValues, pipelines: list[Doc]) -> list[Doc]:
     for model in values.models:
         pipeline = training_pipeline(pipelines, model)
         used.setdefault(pipeline["metadata"]["name"], pipeline)
-    out += [_template(values, used[name]) for name in sorted(used)]
-    with_notebooks = [m for m in values.models if m.notebook]
-    if with_notebooks:
-        out.append(
-            _listener(
-                values,
-                GITHUB_LISTENER,
-                [git_push_trigger(values, m) for m in with_notebooks],
-                "GitHub push webhooks (signature checked); expose this one with a Route.",
-            )
+    out += [_template(values, used[name], pipelines) for name in sorted(used)]
+    out.append(
+        _listener(
+            values,
+            GITHUB_LISTENER,
+            [git_push_trigger(values, m) for m in values.models],
+            "GitHub push webhooks (signature checked); expose this one with a Route.",
         )
+    )
     events = [t for m in values.models for t in (drift_trigger(m), manual_trigger(m))]
     out.append(
         _listener(
