@@ -137,17 +137,56 @@ def _copy_back_taskrun(ha: Path, version: str, events_before: str) -> dict[str, 
     pipelines = list(yaml.safe_load_all((ha / "pipelines.yaml").read_text()))
     gpu = next(d for d in pipelines if d["metadata"]["name"] == "model-training-pipeline-gpu")
     task = next(t for t in gpu["spec"]["tasks"] if t["name"] == "copy-from-gpu-storage")
+    # The pipeline task references the catalog's Task; the TaskRun runs that rendered Task's spec.
+    copy_task = next(
+        d for d in pipelines if d["kind"] == "Task" and d["metadata"]["name"] == task["taskRef"]["name"]
+    )
     params = {"model-name": MODEL, "model-version": version, "events-before": events_before}
     return {
         "apiVersion": "tekton.dev/v1",
         "kind": "TaskRun",
         "metadata": {"name": f"copy-back-{version}"},
         "spec": {
-            "taskSpec": task["taskSpec"],
+            "taskSpec": copy_task["spec"],
             "params": [{"name": k, "value": v} for k, v in params.items()],
             "workspaces": [{"name": w, "emptyDir": {}} for w in ("model-storage", "gpu-storage")],
         },
     }
+
+
+SEED_TASKS = {
+    "run-notebook-validation",
+    "run-notebook-validation-gpu",
+    "validate-model-health",
+    "restart-inference-service",
+    "test-inference-endpoint",
+    "copy-gpu-model-to-shared",
+}
+
+
+@pytest.mark.parametrize("values", [None, HA], ids=["default", "ha"])
+def test_the_render_has_the_seeds_tasks_and_pipelines_that_only_reference_them(values: Path | None) -> None:
+    docs = render(load_values(values, namespace="retrain"), catalog_documents()).files["pipelines.yaml"]
+    tasks = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Task"}
+    assert len(tasks) >= 6 and set(tasks) >= SEED_TASKS, sorted(tasks)
+    assert all(d["apiVersion"] == "tekton.dev/v1" for d in tasks.values())
+    pipelines = [d for d in docs if d["kind"] == "Pipeline"]
+    assert len(pipelines) == 3
+    used = set()
+    for pipeline in pipelines:
+        for task in [*pipeline["spec"]["tasks"], *pipeline["spec"].get("finally", [])]:
+            where = f"{pipeline['metadata']['name']}/{task['name']}"
+            assert "taskSpec" not in task, where
+            assert task["taskRef"]["name"] in tasks, where  # a Task this render ships
+            used.add(task["taskRef"]["name"])
+            declared = {p["name"] for p in tasks[task["taskRef"]["name"]]["spec"].get("params", [])}
+            assert {p["name"] for p in task.get("params", [])} <= declared, where
+    assert SEED_TASKS - {"copy-gpu-model-to-shared"} <= used
+    # the GPU copy Task is referenced only where the GPU nodes have their own volume (the HA site)
+    assert ("copy-gpu-model-to-shared" in used) == (values is HA)
+    gpu = next(p for p in pipelines if p["metadata"]["name"] == "model-training-pipeline-gpu")
+    train = next(t for t in gpu["spec"]["tasks"] if t["name"] == "train-model")
+    assert train["taskRef"]["name"] == "run-notebook-validation-gpu" and train["timeout"] == "45m"
 
 
 def test_the_copy_back_never_overwrites_a_version_model_storage_gained_meanwhile(tmp_path: Path) -> None:

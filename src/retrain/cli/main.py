@@ -40,6 +40,7 @@ def _register() -> None:
         deploy,
         drift,
         models,
+        notify,
         run,
         runs,
         schedules,
@@ -61,6 +62,7 @@ def _register() -> None:
     demo.register(app)
     drift.register(app)
     schedules.register(app)
+    notify.register(app)
     cluster_ops.register_ops(cluster.app)  # apply, start, runs, logs, cancel join render and validate
     app.add_typer(
         cluster.app, name="cluster", help="Render, validate, apply and drive the same pipelines on a cluster."

@@ -76,11 +76,11 @@ def render(values: SiteValues, catalog: Sequence[Doc]) -> RenderedTree:
 
 
 def catalog_documents() -> list[Doc]:
-    """The built-in catalog's documents as plain data (files in name order, documents in file order)."""
-    from retrain.catalog import pipeline_files
+    """The built-in catalog's documents as plain data: the Tasks, then the Pipelines (files in name order)."""
+    from retrain.catalog import catalog_files
 
     docs: list[Doc] = []
-    for path in pipeline_files():
+    for path in catalog_files():
         docs.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
     return docs
 

@@ -1,12 +1,14 @@
 """A GPU task on its own volume: GPU nodes that cannot mount the model-storage volume (CephFS on the
 platform) train on a second claim, with a copy to it before training and a copy back after.
 
-The copy to the GPU volume mirrors the one model's registry directory (under the registry lock, so the
-snapshot is consistent). The GPU task registers its candidate there, exactly as it would on model-storage.
-The copy back moves only that new version directory into model-storage (as a `.tmp-` scratch entry, then one
-rename, under the lock) and appends the audit events the training wrote; it never touches the aliases, so a
-promotion or rollback that happened meanwhile stands. If model-storage gained the same version number in the
-meantime, it fails rather than overwrite it. Every other task keeps using model-storage.
+The copy to the GPU volume (the catalog's `copy-model-to-gpu-storage` Task) mirrors the one model's
+registry directory under the registry lock, so the snapshot is consistent. The GPU task registers its
+candidate there, exactly as it would on model-storage. The copy back (`copy-gpu-model-to-shared`) moves only
+that new version directory into model-storage (as a `.tmp-` scratch entry, then one rename, under the lock)
+and appends the audit events the training wrote; it never touches the aliases, so a promotion or rollback
+that happened meanwhile stands. If model-storage gained the same version number in the meantime, it fails
+rather than overwrite it. Every other task keeps using model-storage. The scripts live in the Task files;
+this module only wires the two copy tasks into the pipeline.
 """
 
 from __future__ import annotations
@@ -20,81 +22,21 @@ GPU_WORKSPACE = "gpu-storage"
 REGISTRY_WORKSPACE = "model-storage"
 COPY_TO = "copy-to-gpu-storage"
 COPY_BACK = "copy-from-gpu-storage"
-LOCK_WAIT_S = 120
 
-_COPY_TO_SCRIPT = f"""\
-#!/bin/sh
-set -eu
-src="$(workspaces.{REGISTRY_WORKSPACE}.path)/$(params.model-name)"
-dst="$(workspaces.{GPU_WORKSPACE}.path)/$(params.model-name)"
-# The GPU volume holds a fresh mirror of this one model for every run.
-rm -rf "$dst"
-mkdir -p "$dst"
-before=0
-if [ -d "$src" ]; then
-  # Registry writers hold this lock, so the copy is a consistent snapshot.
-  flock -w {LOCK_WAIT_S} "$src/.lock" cp -R "$src/." "$dst/"
-  if [ -f "$dst/events.jsonl" ]; then before=$(wc -l < "$dst/events.jsonl" | tr -d ' '); fi
-fi
-printf '%s' "$before" > "$(results.events-before.path)"
-echo "$(params.model-name): registry copied to the GPU volume ($before audit events)"
-"""
-
-_COPY_BACK_SCRIPT = f"""\
-#!/bin/sh
-set -eu
-model="$(params.model-name)"
-version="$(params.model-version)"
-src="$(workspaces.{GPU_WORKSPACE}.path)/$model"
-dst="$(workspaces.{REGISTRY_WORKSPACE}.path)/$model"
-mkdir -p "$dst/versions"
-# Under the registry lock no other writer runs and no reader sees a half-copied version.
-exec 9>>"$dst/.lock"
-flock -w {LOCK_WAIT_S} 9
-if [ -e "$dst/versions/$version" ]; then
-  echo "$model: version $version already exists on {REGISTRY_WORKSPACE} (registered there while this run" \\
-    "trained on the GPU volume); not overwritten, start the run again" >&2
-  exit 1
-fi
-tmp="$dst/versions/.tmp-gpu-copy-$version"
-rm -rf "$tmp"
-cp -R "$src/versions/$version" "$tmp"
-mv "$tmp" "$dst/versions/$version"
-skip="$(params.events-before)"
-tail -n "+$((skip + 1))" "$src/events.jsonl" >> "$dst/events.jsonl"
-echo "$model: version $version copied back to {REGISTRY_WORKSPACE}"
-"""
+# The catalog's Tasks (catalog/tasks/) that do the two copies.
+COPY_TO_TASK = "copy-model-to-gpu-storage"
+COPY_BACK_TASK = "copy-gpu-model-to-shared"
 
 
-def _copy_task(
-    name: str, description: str, script: str, *, image: str, params: list[Doc], results: list[Doc]
-) -> Doc:
-    spec: Doc = {
-        "description": description,
-        "params": [{"name": p["name"]} for p in params],
-        "workspaces": [{"name": REGISTRY_WORKSPACE}, {"name": GPU_WORKSPACE}],
-    }
-    if results:
-        spec["results"] = results
-    spec["steps"] = [
-        {
-            "name": "copy",
-            "image": image,
-            "computeResources": {
-                "requests": {"cpu": "100m", "memory": "128Mi"},
-                "limits": {"memory": "512Mi"},
-            },
-            "script": script,
-        }
-    ]
+def _copy_task(name: str, task: str, params: list[Doc]) -> Doc:
     return {
         "name": name,
+        "taskRef": {"name": task},
         "params": params,
         "workspaces": [
             {"name": REGISTRY_WORKSPACE, "workspace": REGISTRY_WORKSPACE},
             {"name": GPU_WORKSPACE, "workspace": GPU_WORKSPACE},
         ],
-        "taskSpec": spec,
     }
 
 
@@ -103,7 +45,7 @@ def _depends_on(task: Doc, name: str) -> bool:
     return name in task.get("runAfter", []) or f"$(tasks.{name}." in json.dumps(task)
 
 
-def with_gpu_volume(pipeline: Doc, gpu_tasks: list[str], *, image: str) -> Doc:
+def with_gpu_volume(pipeline: Doc, gpu_tasks: list[str]) -> Doc:
     """The pipeline with its GPU task on the GPU volume, between the two copy tasks."""
     if len(gpu_tasks) != 1:
         raise ValueError(f"expected one GPU task in {pipeline['metadata']['name']}, found {gpu_tasks}")
@@ -118,27 +60,15 @@ def with_gpu_volume(pipeline: Doc, gpu_tasks: list[str], *, image: str) -> Doc:
         },
     ]
     model_param = [{"name": "model-name", "value": "$(params.model-name)"}]
-    copy_to = _copy_task(
-        COPY_TO,
-        "Mirror the model's registry directory onto the GPU volume.",
-        _COPY_TO_SCRIPT,
-        image=image,
-        params=model_param,
-        results=[
-            {"name": "events-before", "description": "Audit events the registry held when it was copied."}
-        ],
-    )
+    copy_to = _copy_task(COPY_TO, COPY_TO_TASK, model_param)
     copy_back = _copy_task(
         COPY_BACK,
-        "Move the version the GPU task registered back into model-storage, with its audit events.",
-        _COPY_BACK_SCRIPT,
-        image=image,
-        params=[
+        COPY_BACK_TASK,
+        [
             *model_param,
             {"name": "model-version", "value": f"$(tasks.{train}.results.model-version)"},
             {"name": "events-before", "value": f"$(tasks.{COPY_TO}.results.events-before)"},
         ],
-        results=[],
     )
     copy_back["runAfter"] = [train]
     tasks: list[Doc] = [copy_to]

@@ -1,6 +1,9 @@
 """The catalog's Tasks and Pipelines for one site (tekton.dev/v1): namespace, the site's step image, the
 Prometheus token, the GPU requests, and (when the GPU nodes have their own volume) the copy tasks.
 
+The pipelines reference the catalog's Tasks by taskRef, so the site's edits land on the Task objects (and on
+any task spec a custom Pipeline still embeds).
+
 Every change is made on dicts, never on text, and the result is still the YAML the local engine runs.
 """
 
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import Any
 
 from retrain.cluster.manifests import Doc, labels
@@ -47,8 +51,27 @@ def requests_gpu(task_spec: Doc) -> bool:
     return False
 
 
-def gpu_tasks(pipeline: Doc) -> list[str]:
-    return [name for name, spec in task_specs(pipeline) if name is not None and requests_gpu(spec)]
+@cache
+def _catalog_gpu_tasks() -> frozenset[str]:
+    from retrain.cluster.render import catalog_documents
+
+    return frozenset(_gpu_task_names(catalog_documents()))
+
+
+def _gpu_task_names(docs: Sequence[Doc]) -> set[str]:
+    return {d["metadata"]["name"] for d in docs if d.get("kind") == "Task" and requests_gpu(d["spec"])}
+
+
+def gpu_tasks(pipeline: Doc, tasks: Sequence[Doc] | None = None) -> list[str]:
+    """The pipeline's tasks that ask for a GPU: an embedded spec that does, or a taskRef to a Task that does
+    (one of `tasks`; by default the built-in catalog's)."""
+    gpu_refs = _gpu_task_names(tasks) if tasks is not None else _catalog_gpu_tasks()
+    spec = pipeline["spec"]
+    return [
+        task["name"]
+        for task in [*spec.get("tasks", []), *spec.get("finally", [])]
+        if requests_gpu(task.get("taskSpec", {})) or task.get("taskRef", {}).get("name") in gpu_refs
+    ]
 
 
 def _site_image(image: Any, site_image: str) -> Any:
@@ -128,6 +151,7 @@ def build(values: SiteValues, catalog: Sequence[Doc]) -> list[Doc]:
     """The catalog's Tasks, then its Pipelines, each sorted by name, rendered for the site."""
     wanted = [d for d in catalog if d.get("kind") in ("Task", "Pipeline")]
     ordered = sorted(wanted, key=lambda d: (d["kind"] != "Task", d["metadata"]["name"]))
+    task_docs = [d for d in wanted if d["kind"] == "Task"]
     out: list[Doc] = []
     for source in ordered:
         doc = copy.deepcopy(source)
@@ -135,8 +159,8 @@ def build(values: SiteValues, catalog: Sequence[Doc]) -> list[Doc]:
         for _, spec in task_specs(doc):
             _site_task_spec(spec, values)
         if doc["kind"] == "Pipeline" and values.storage.gpu_storage is not None:
-            tasks = gpu_tasks(doc)
+            tasks = gpu_tasks(doc, task_docs)
             if tasks:
-                doc = with_gpu_volume(doc, tasks, image=values.image)
+                doc = with_gpu_volume(doc, tasks)
         out.append(doc)
     return out
