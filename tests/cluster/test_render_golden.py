@@ -76,7 +76,7 @@ def test_the_cli_writes_the_files_and_the_kustomization_lists_them(tmp_path: Pat
     (out / "cron.yaml").write_text("stale: true\n")  # a file of an earlier render with nothing now
     (out / "mine.txt").write_text("not ours")
     values = tmp_path / "values.yaml"
-    values.write_text("schedules: []\n")
+    values.write_text("schedules: []\nhealthCheck: {enabled: false}\ndrift: {checks: false}\n")
     done = CliRunner().invoke(
         app, ["render", "--namespace", "ml", "--values", str(values), "--out", str(out)]
     )
