@@ -33,7 +33,7 @@ def check_script(values: SiteValues, model: ModelValues) -> str:
         f' --prometheus-url "$PROMETHEUS_URL" --pushgateway "$PUSHGATEWAY_URL"\n'
         "rc=$?\n"
         f'if [ "$rc" -eq {EXIT_DRIFTED} ]; then\n'
-        f'  echo "{model.name} drifted: gauges pushed; the ModelDrift alert takes it from here"\n'
+        f'  echo "{model.name} drifted: reported by the drift gauges, not as a Job failure"\n'
         "  exit 0\n"
         "fi\n"
         'exit "$rc"\n'
