@@ -170,3 +170,20 @@ def test_trigger_cluster_dry_run_arguments_win_over_the_site() -> None:
 def test_dry_run_without_cluster_is_refused() -> None:
     result = _invoke(trigger_cli.register, "trigger", "anomaly-detector", "--dry-run", "-y")
     assert result.exit_code == 2 and "add --cluster" in result.stderr
+
+
+def test_trigger_cluster_takes_a_custom_models_notebook_and_pipeline_from_the_site(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "namespace: ml\nmodels:\n"
+        "  - name: disk-forecaster\n    notebook: notebooks/disk.ipynb\n    gpu: true\n"
+    )
+    run = _run(
+        _invoke(trigger_cli.register, "trigger", "disk-forecaster", "--cluster", "--dry-run", "-f", str(site))
+    )
+    assert run["spec"]["pipelineRef"]["name"] == "model-training-pipeline-gpu"  # the site says gpu
+    params = _params(run)
+    assert params["notebook-path"] == "notebooks/disk.ipynb"  # a path in the cluster's checkout
+    assert params["serving-url"] == "http://disk-forecaster-predictor.ml.svc.cluster.local"
+    unlisted = _invoke(trigger_cli.register, "trigger", "other", "--cluster", "--dry-run", "-f", str(site))
+    assert unlisted.exit_code == 2 and "needs --notebook-path and --inference-service" in unlisted.stderr

@@ -126,7 +126,27 @@ def training_site_request(
     """`retrain trigger --cluster`: the request as a site run of its pipeline (deploy target kserve).
 
     The site gives every param the command line leaves out; `explicit` says which request fields the
-    user set (a built-in default such as 168 hours must not hide the site's own training window)."""
+    user set (a built-in default such as 168 hours must not hide the site's own training window). The
+    request is checked as the local trigger checks it, except that a model the site lists has its notebook
+    and InferenceService from the site, and the notebook is a path in the cluster's checkout (not checked
+    on this machine)."""
+    from dataclasses import replace
+
+    from retrain.app.requests import check_request
+    from retrain.cluster.values import load_values
+
+    site = load_values(values_file, namespace=namespace, require_namespace=False)
+    listed = next((m for m in site.models if m.name == req.model), None)
+    if listed is not None:
+        check_request(
+            replace(
+                req,
+                notebook_path=req.notebook_path or listed.notebook or "(the site's)",
+                inference_service=req.inference_service or listed.service,
+            )
+        )
+    else:
+        check_request(req)
     params: dict[str, str] = {"model-name": req.model}
     if explicit.get("training_hours"):
         params["training-hours"] = req.training_hours

@@ -135,7 +135,6 @@ def trigger_command(
             prometheus_url=prometheus_url,
             verify_timeout_s=verify_timeout,
         )
-        preflight(req, Path.cwd())
         if dry_run and not cluster:
             from retrain.errors import InvalidInput, Location
 
@@ -157,6 +156,7 @@ def trigger_command(
                 },
             )
             raise typer.Exit(trigger_on_cluster(site, dry_run=dry_run, confirm=not yes, output=output))
+        preflight(req, Path.cwd())
         choice = resolve_serving_url("" if registry_only else serving_url, home)
         url = (
             None
