@@ -2,7 +2,9 @@
 ModelDrift to the `retrain-events` EventListener (monitoring.coreos.com/v1beta1 AlertmanagerConfig, which
 OpenShift's user-workload Alertmanager honours when `enableUserAlertmanagerConfig` is on).
 
-The rules mirror `deploy/prometheus/retrain-drift-rules.yaml` exactly (a test holds them equal): ModelDrift
+The series come from the drift CronJobs (drift_cron.py: `retrain drift check --pushgateway`, one per
+model, scraped from the Pushgateway). The rules mirror `deploy/prometheus/retrain-drift-rules.yaml`
+exactly (a test holds them equal): ModelDrift
 compares each model's `retrain_model_drift_score` with the `retrain_model_drift_threshold` retrain exports
 beside it, so the threshold is set in one place; its `model` label is what the drift trigger matches on.
 The route mirrors `deploy/alertmanager/alertmanager-route.yaml` (one notification per model, repeated at

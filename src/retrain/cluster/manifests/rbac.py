@@ -2,7 +2,8 @@
 
 - `retrain-pipeline` (TaskRun pods): patch InferenceServices to serve a new version and watch them become
   Ready; optionally delete predictor pods (`--restart-pods`) and run NotebookValidationJobs. The registry is
-  a volume and the Prometheus token a mounted Secret: neither needs an API verb.
+  a volume and the Prometheus token a mounted Secret: neither needs an API verb. The drift CronJobs run as
+  it too (for the SCC): `retrain drift check` reads the volume and Prometheus and uses no API verb.
 - `retrain-triggers` (EventListeners): read the trigger objects, create PipelineRuns. Resolving the built-in
   `github` and `cel` ClusterInterceptors needs read access to two cluster-scoped kinds: the only
   ClusterRole rendered, read-only, and bound to this one ServiceAccount.
