@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -62,7 +63,7 @@ def test_a_cloudevent_in_structured_mode(http_receiver: Make) -> None:  # noqa: 
             "run": "anomaly-detector-cron-x7k2p", "model": "anomaly-detector", "version": "7",
             "reason": "Failed",
             "message": "Tasks Completed: 2 (Failed: 1, Cancelled 0), Skipped: 3",
-            "pipeline": "model-training-pipeline", "trigger": "cron",
+            "pipeline": "model-training-pipeline", "trigger": "cron", "summary": "",
         },
     }  # fmt: skip
     assert [d.outcome for d in notifier.deliveries] == ["delivered"]
@@ -218,3 +219,14 @@ def test_the_notifications_section(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match=r"Input should be 'successful', 'failed' or 'cancelled'"):
         parse_notifications([{"url": "http://x", "events": ["failure"]}])
     assert parse_notifications(None) == []
+
+
+def test_the_read_back_summary_travels_with_the_event(http_receiver: Make) -> None:  # noqa: F811
+    said = "new version 7 was deployed, failed its post-deployment check and was rolled back: ..."
+    receiver = http_receiver([(202, ""), (200, "ok")])
+    completion = dataclasses.replace(DONE, summary=said)
+    _deliver(Notifier([NotifyTarget(receiver.url + "/events")], new_id=lambda: "id-2"), completion)
+    _deliver(Notifier([NotifyTarget(receiver.url, format="slack")]), completion)
+    event, slack = receiver.requests
+    assert event.json()["data"]["summary"] == said
+    assert said in slack.json()["text"]

@@ -170,28 +170,34 @@ class Launcher:
     async def _execute(self, sub: Submission, control: RunControl) -> RunResult | None:
         result: RunResult | None = None
         try:
-            result = await self.engine.execute(sub, control)
-            log.info("run %s finished: %s %s", sub.name, result.reason, result.message)
-        except asyncio.CancelledError:
-            self._fail_if_active(sub.name, "the service cancelled the run while it was active")
-            raise
-        except Exception:  # a fault of ours must not leave the run Running forever
-            log.exception("run %s failed inside the service", sub.name)
-            self._fail_if_active(sub.name, "the service failed while running it; see the service log")
+            try:
+                result = await self.engine.execute(sub, control)
+                log.info("run %s finished: %s %s", sub.name, result.reason, result.message)
+            except asyncio.CancelledError:
+                self._fail_if_active(sub.name, "the service cancelled the run while it was active")
+                raise
+            except Exception:  # a fault of ours must not leave the run Running forever
+                log.exception("run %s failed inside the service", sub.name)
+                self._fail_if_active(sub.name, "the service failed while running it; see the service log")
+            if result is not None:
+                # The summary and the notification belong to the run: `wait_idle` waits for them too.
+                await self._summarize(sub.name)
+                await self._finished(result)
         finally:
             self._active.pop(sub.name, None)
             if not self._active:
                 self._idle.set()
-        if result is not None:
-            await self._summarize(sub.name)
-        if result is not None and self.on_finished is not None:
-            try:
-                done = self.on_finished(result)
-                if inspect.isawaitable(done):
-                    await done
-            except Exception:  # a notification problem never changes the run
-                log.exception("on_finished hook failed for run %s", sub.name)
         return result
+
+    async def _finished(self, result: RunResult) -> None:
+        if self.on_finished is None:
+            return
+        try:
+            done = self.on_finished(result)
+            if inspect.isawaitable(done):
+                await done
+        except Exception:  # a notification problem never changes the run
+            log.exception("on_finished hook failed for run %s", result.name)
 
     async def _summarize(self, name: str) -> None:
         """What a finished training run really left behind (read back from the store, the registry and the
