@@ -8,12 +8,20 @@
   claim (read-only), follows promotions and rollbacks without a restart, checks digests, and speaks KServe V1
   and V2; `retrain deploy --target kserve` then promotes and tells the server at the InferenceService's URL
   to load. Both are verified through the InferenceService's URL and rolled back when that fails.
+
+Which one (`runtime_of`): the model's `predictor`, else `kserve.predictor` when the site names it, else
+`sklearn` for a model pinned with `servingVersion` (only a storageUri can pin a version), else by what the
+model's artefact needs. The built-in artefacts hold only scikit-learn (and XGBoost) classes, so the stock
+runtime loads a CPU model's `model.pkl`. A model with `gpu: true` may be an XGBoost model, and KServe's
+scikit-learn runtime has no xgboost: it gets the `retrain` predictor, the same image that trained it (with
+xgboost exactly when it could train on the GPU). So the default site serves `anomaly-detector` with the
+stock `sklearn` runtime and `predictive-analytics` with the `retrain` predictor.
 """
 
 from __future__ import annotations
 
 from retrain.cluster.manifests import Doc, document, metadata
-from retrain.cluster.values import ModelValues, SiteValues
+from retrain.cluster.values import ModelValues, Predictor, SiteValues
 
 API = "serving.kserve.io/v1beta1"
 MODELS_DIR = "/mnt/models"
@@ -22,6 +30,15 @@ MODELS_DIR = "/mnt/models"
 def storage_uri(values: SiteValues, model: ModelValues) -> str:
     base = f"pvc://{values.storage.model_storage.claim_name}/{model.name}"
     return f"{base}/versions/{model.serving_version}" if model.serving_version else base
+
+
+def runtime_of(values: SiteValues, model: ModelValues) -> Predictor:
+    """The predictor the model's InferenceService names: the site's choice, or what its artefact needs."""
+    if model.predictor is not None or "predictor" in values.kserve.model_fields_set:
+        return values.predictor_of(model)
+    if model.serving_version is not None:
+        return "sklearn"
+    return "retrain" if model.gpu else "sklearn"
 
 
 def _resources(model: ModelValues) -> Doc:
@@ -58,7 +75,7 @@ def _retrain(values: SiteValues, model: ModelValues) -> Doc:
 def build(values: SiteValues) -> list[Doc]:
     out: list[Doc] = []
     for model in values.models:
-        kind = values.predictor_of(model)
+        kind = runtime_of(values, model)
         predictor: Doc = {"minReplicas": model.replicas.min, "maxReplicas": model.replicas.max}
         predictor.update(_sklearn(values, model) if kind == "sklearn" else _retrain(values, model))
         meta = metadata(
