@@ -279,7 +279,10 @@ def _workloads(tree: Tree) -> Iterator[InvalidInput]:
 
 
 def cross_check(tree: Tree) -> list[InvalidInput]:
+    from retrain.cluster.taskrefs import task_refs
+
     problems = [
+        *task_refs(tree),
         *_unique_and_namespaced(tree),
         *_rbac(tree),
         *_templates(tree),
