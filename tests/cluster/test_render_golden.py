@@ -114,9 +114,9 @@ def test_pipelines_run_the_site_image_and_only_the_separate_volume_gets_copy_tas
     ha = _by_name(_render_texts("ha"), "pipelines.yaml")
     for docs, image in ((default, "quay.io/retrain/retrain:"), (ha, "registry.example.com/aiops/retrain:")):
         # the pipelines reference the catalog's Tasks: every step of every Task runs the site's image
-        tasks = [doc for doc in docs.values() if doc["kind"] == "Task"]
-        assert tasks
-        for doc in tasks:
+        task_docs = [doc for doc in docs.values() if doc["kind"] == "Task"]
+        assert task_docs
+        for doc in task_docs:
             for step in doc["spec"]["steps"]:
                 assert step["image"].startswith(image), doc["metadata"]["name"]
 
