@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -71,3 +73,41 @@ def test_serve_help_lists_the_options() -> None:
     )
     for option in ("--registry", "--host", "--port", "--poll-interval", "--max-body-mb"):
         assert option in done.stdout
+
+
+def test_models_only_serves_inference_and_nothing_else(registry: Registry, tmp_path: Path) -> None:
+    """What a KServe predictor container runs: the models, no API, hooks, schedules, drift or record."""
+    port = free_port()
+    env = {**os.environ, "RETRAIN_HOME": str(tmp_path / "home"), "RETRAIN_API_TOKEN": "t0ken-for-load"}
+    args = ["serve", "--models-only", "--registry", str(registry.root), "--port", str(port)]
+    process = subprocess.Popen(
+        [sys.executable, "-c", APP, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def ready() -> bool:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                return httpx.get(f"{url}/v2/health/ready").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(ready, timeout_s=60, what="retrain serve --models-only ready")
+        assert httpx.get(f"{url}/v2/models/{ANOMALY}").json()["versions"] == ["1"]
+        assert httpx.get(f"{url}/api/v1/runs").status_code == 404
+        assert httpx.post(f"{url}/hooks/alertmanager", json={}).status_code == 404
+        assert httpx.post(f"{url}/v2/repository/models/{ANOMALY}/load").status_code == 401
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "no API, hooks, schedules or drift checks" in output
+    assert "schedules:" not in output and "drift checks:" not in output
+    assert not (tmp_path / "home" / "serve.json").exists()

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from retrain.app.serve import StartupDescription
     from retrain.app.serve_loop import Listening
     from retrain.serving.app import ServingApp
-    from retrain.triggers.config import RetrainConfig
+    from retrain.triggers.config import RetrainConfig, ServerConfig
     from retrain.triggers.service import Service
 
 
@@ -126,6 +126,28 @@ def _listening(what: Listening) -> None:
     _say(f"retrain serve: listening on {url} (pid {pid}; recorded in {what.record})")
 
 
+def _serve_models_only(server: ServerConfig, registry: Path | None, access_log: bool) -> None:
+    """Inference only, over the registry (--registry, else server.registry, $RETRAIN_REGISTRY, the default).
+    The repository endpoints need $RETRAIN_API_TOKEN when it is set."""
+    from retrain.registry import default_root
+    from retrain.serving.runner import serve
+
+    root = registry or default_root()
+    _say(f"retrain serve --models-only: inference for the serving versions in {root}; no API, hooks, "
+         "schedules or drift checks")  # fmt: skip
+    serve(
+        root,
+        host=server.host,
+        port=server.port,
+        poll_interval_s=server.poll_interval_s,
+        max_body_bytes=int(server.max_body_mb * 1024 * 1024),
+        log_level=server.log_level,
+        access_log=access_log,
+        read_timeout_s=server.read_timeout_s,
+        token=os.environ.get("RETRAIN_API_TOKEN") or None,
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the `serve` command to `app`."""
 
@@ -177,6 +199,14 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--log-level", help="debug, info, warning or error.")
         ] = None,
         access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+        models_only: Annotated[
+            bool,
+            typer.Option(
+                "--models-only",
+                help="Serve inference only (KServe V1/V2, /metrics): no API, webhooks, schedules or drift "
+                "checks, nothing recorded. What a KServe predictor container runs.",
+            ),
+        ] = False,
     ) -> None:
         """Run the platform: KServe V1/V2 inference, the API (/api/v1), webhooks (/hooks) and schedules.
 
@@ -210,6 +240,10 @@ def register(app: typer.Typer) -> None:
                 logging.basicConfig(
                     level=server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
                 )
+            if models_only:
+                configured = cfg.base_dir / server.registry if server.registry is not None else None
+                _serve_models_only(server, registry or configured, access_log)
+                return
             from retrain.app.serve_loop import serve_forever
             from retrain.triggers.compose import startup_description
 

@@ -82,13 +82,22 @@ def serve(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     log_level: str = "info",
     access_log: bool = False,
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+    token: str | None = None,
 ) -> None:
-    """Serve every model with a `serving` version until SIGINT/SIGTERM."""
+    """Serve every model with a `serving` version until SIGINT/SIGTERM (inference only: no API, hooks,
+    schedules or drift checks; what a KServe predictor container runs)."""
     import uvicorn
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(registry, poll_interval_s=poll_interval_s, max_body_bytes=max_body_bytes)
+    app = create_app(
+        registry,
+        poll_interval_s=poll_interval_s,
+        max_body_bytes=max_body_bytes,
+        read_timeout_s=read_timeout_s,
+        token=token,
+    )
     config = _config(app, host, port, log_level, access_log)
     assert isinstance(config, uvicorn.Config)
     uvicorn.Server(config).run()

@@ -61,7 +61,8 @@ def _retrain(values: SiteValues, model: ModelValues) -> Doc:
         "name": "kserve-container",
         "image": values.image,
         "command": ["retrain", "serve"],
-        "args": ["--registry", MODELS_DIR, "--host", "0.0.0.0", "--port", "8080"],  # noqa: S104 - in the pod
+        # Inference only: a predictor pod runs no API, hooks, schedules or drift checks (those are Tekton's).
+        "args": ["--models-only", "--registry", MODELS_DIR, "--host", "0.0.0.0", "--port", "8080"],  # noqa: S104
         "ports": [{"containerPort": 8080, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": probe_path, "port": 8080}, "periodSeconds": 5},
         "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": 8080}, "periodSeconds": 10},
