@@ -41,9 +41,11 @@ class JobOptions:
 
     git_url: str = ""
     git_ref: str = "main"
+    git_secret: str | None = None  # a Secret with the git credentials (a private repository)
     image: str = "quay.io/retrain/retrain:0.1.0"
     claim: str = "model-storage"
     namespace: str | None = None
+    pod_config: str = ""  # JSON: the site's podConfig additions (`retrain.cluster.nbjob_pod`)
 
 
 @dataclass(frozen=True)
@@ -148,11 +150,13 @@ def _train_with_job(request: TrainRequest, registry: Registry, note: NoteSink) -
     """The notebook runs in the operator's pod; what it wrote is checked and registered here."""
     from retrain.cluster.client import ClusterSettings, connect
     from retrain.cluster.nbjob import NotebookJobRequest, train_with_job
+    from retrain.cluster.nbjob_pod import parse_pod_config
     from retrain.data.contracts import BUILTIN_MODELS, builtin_contract
     from retrain.errors import InvalidInput, Location
     from retrain.training.builtin import default_hours
 
     model, options = request.model, request.job
+    pod = parse_pod_config(options.pod_config)  # bad JSON is refused before any job is created
     builtin = model in BUILTIN_MODELS
     if request.notebook is not None:
         path = str(request.notebook)
@@ -180,12 +184,19 @@ def _train_with_job(request: TrainRequest, registry: Registry, note: NoteSink) -
         notebook_path=path,
         git_url=options.git_url,
         git_ref=options.git_ref,
+        git_secret=options.git_secret,
         image=options.image,
         claim=options.claim,
         timeout_s=request.timeout_s,
         env=env,
         run=request.run,
-        resources={"limits": {"nvidia.com/gpu": "1"}} if request.gpu else None,
+        resources=pod.resources or ({"limits": {"nvidia.com/gpu": "1"}} if request.gpu else None),
+        node_selector=pod.node_selector,
+        tolerations=pod.tolerations,
+        service_account=pod.service_account,
+        extra_env=pod.env,
+        extra_volumes=pod.volumes,
+        extra_mounts=pod.volume_mounts,
     )
     with connect(ClusterSettings(namespace=options.namespace)) as cluster:
         note(

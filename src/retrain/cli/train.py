@@ -213,6 +213,7 @@ def train_command(
         Executor,
         typer.Option(
             "--executor",
+            envvar="RETRAIN_TRAIN_EXECUTOR",
             help="local, or notebook-validation-job: a NotebookValidationJob on the cluster runs the "
             "notebook "
             "from git (--git-url/--git-ref; --notebook-path is its path in the repository) and the result "
@@ -239,6 +240,23 @@ def train_command(
     namespace: Annotated[
         str | None, typer.Option("--namespace", "-n", help="notebook-validation-job: the namespace.")
     ] = None,
+    git_secret: Annotated[
+        str,
+        typer.Option(
+            "--git-secret",
+            envvar="RETRAIN_NOTEBOOK_GIT_SECRET",
+            help="notebook-validation-job: a Secret with the git credentials.",
+        ),
+    ] = "",
+    job_pod_config: Annotated[
+        str,
+        typer.Option(
+            "--job-pod-config",
+            envvar="RETRAIN_NOTEBOOK_POD_CONFIG",
+            help="notebook-validation-job: JSON podConfig additions (resources, nodeSelector, tolerations, "
+            "env, volumes, volumeMounts, serviceAccountName).",
+        ),
+    ] = "",
 ) -> None:
     """Train MODEL by running its notebook on fresh data; register the result as a candidate version.
 
@@ -266,7 +284,15 @@ def train_command(
             timeout_s=timeout,
             cell_timeout_s=cell_timeout,
             executor=executor,
-            job=JobOptions(git_url=git_url, git_ref=git_ref, image=image, claim=claim, namespace=namespace),
+            job=JobOptions(
+                git_url=git_url,
+                git_ref=git_ref,
+                git_secret=git_secret or None,
+                image=image,
+                claim=claim,
+                namespace=namespace,
+                pod_config=job_pod_config,
+            ),
         )
         try:
             with _reporting() as progress:

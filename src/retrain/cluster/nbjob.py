@@ -57,6 +57,11 @@ class NotebookJobRequest:
     resources: Mapping[str, Mapping[str, str]] | None = None  # {"limits": {...}, "requests": {...}}
     node_selector: Mapping[str, str] | None = None
     tolerations: list[dict[str, Any]] | None = None
+    # The site's additions to the job's pod (`pod_config`): env first (the request's own env wins), then
+    # volumes and mounts after the scratch mount of the claim.
+    extra_env: list[dict[str, Any]] = field(default_factory=list)
+    extra_volumes: list[dict[str, Any]] = field(default_factory=list)
+    extra_mounts: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,12 +105,17 @@ def manifest(req: NotebookJobRequest, name: str, namespace: str) -> dict[str, An
     env = {**req.env, "MODEL_NAME": req.model, "MODEL_DIR": model_dir}
     if req.run:
         env["RETRAIN_RUN_NAME"] = req.run
+    extra_env = [e for e in req.extra_env if e["name"] not in env]
     pod: dict[str, Any] = {
         "containerImage": req.image,
-        "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
-        "volumes": [{"name": "model-storage", "persistentVolumeClaim": {"claimName": req.claim}}],
+        "env": [*extra_env, *({"name": k, "value": v} for k, v in sorted(env.items()))],
+        "volumes": [
+            {"name": "model-storage", "persistentVolumeClaim": {"claimName": req.claim}},
+            *req.extra_volumes,
+        ],
         "volumeMounts": [
-            {"name": "model-storage", "mountPath": req.mount_path, "subPath": f"{SCRATCH}/{name}"}
+            {"name": "model-storage", "mountPath": req.mount_path, "subPath": f"{SCRATCH}/{name}"},
+            *req.extra_mounts,
         ],
     }
     if req.service_account:

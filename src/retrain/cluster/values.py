@@ -149,8 +149,25 @@ class KServe(_Values):
     restart_pods: bool = False  # grants pods delete for `retrain deploy --restart-pods`
 
 
+class NotebookRepository(_Values):
+    """Where a NotebookValidationJob clones the notebooks from (the operator reads them from git only)."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^(((https?|git|ssh)://|git@)[^\s'\"\\]+)?$")] = ""
+    ref: SafePath = "main"
+    credentials_secret: Name | None = None  # a Secret with the git credentials, for a private repository
+
+
 class Training(_Values):
-    notebook_validation_jobs: bool = False  # grants the NotebookValidationJob verbs
+    # papermill: the train step runs the notebook itself; notebook-validation-job: the train step creates a
+    # NotebookValidationJob (Jupyter Notebook Validator Operator), waits for it and registers what it wrote.
+    executor: Literal["papermill", "notebook-validation-job"] = "papermill"
+    notebook_validation_jobs: bool = False  # grants the NotebookValidationJob verbs (implied by the executor)
+    git: NotebookRepository = NotebookRepository()
+    timeout: Duration = "1h"  # the NotebookValidationJob's own timeout (the train step waits a grace longer)
+
+    @property
+    def uses_jobs(self) -> bool:
+        return self.notebook_validation_jobs or self.executor == "notebook-validation-job"
 
 
 class Rbac(_Values):
@@ -343,6 +360,15 @@ def _cross_checks(values: SiteValues, source: SourceMap) -> list[InvalidInput]:
                     hint="rename it, or make it the model's health-check schedule (pipeline: health-check)",
                 )
             )
+    if values.training.executor == "notebook-validation-job" and not values.training.git.url:
+        problems.append(
+            InvalidInput(
+                "training.executor notebook-validation-job needs training.git.url",
+                location=at("training", "executor"),
+                hint="the operator clones the notebooks from git: set training.git.url (and .ref) to the "
+                "repository that holds src/retrain/catalog/notebooks and the models' notebooks",
+            )
+        )
     gpu = values.storage.gpu_storage
     if gpu is not None and gpu.claim_name == values.storage.model_storage.claim_name:
         problems.append(

@@ -30,7 +30,7 @@ def pipeline_rules(values: SiteValues) -> list[Doc]:
     rules = [_rule(KSERVE, ["inferenceservices"], ["get", "list", "watch", "patch"])]
     if values.kserve.restart_pods:
         rules.append(_rule("", ["pods"], ["get", "list", "watch", "delete"]))
-    if values.training.notebook_validation_jobs:
+    if values.training.uses_jobs:
         rules.append(_rule(NOTEBOOK_JOBS, ["notebookvalidationjobs"], ["get", "list", "watch", "create"]))
     return rules
 
