@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
-from retrain.cluster.manifests import Doc, labels
+from retrain.cluster.manifests import Doc, executor, labels
 from retrain.cluster.manifests.gpu_copy import with_gpu_volume
 from retrain.cluster.values import SiteValues
 
@@ -118,8 +118,8 @@ def _add_to_template(task_spec: Doc, env: list[Doc], mounts: list[Doc]) -> None:
         template["volumeMounts"] = [*template.get("volumeMounts", []), *mounts]
 
 
-def _site_task_spec(task_spec: Doc, values: SiteValues) -> None:
-    """Edit one task spec in place for the site."""
+def _site_task_spec(task_spec: Doc, values: SiteValues, train_timeout_s: int | None = None) -> None:
+    """Edit one task spec in place for the site (`train_timeout_s`: its pipeline task's timeout)."""
     for step in task_spec.get("steps", []):
         if "image" in step:
             step["image"] = _site_image(step["image"], values.image)
@@ -129,6 +129,9 @@ def _site_task_spec(task_spec: Doc, values: SiteValues) -> None:
         for step in task_spec["steps"]:
             if requests_gpu({"steps": [step]}):
                 step["computeResources"] = wanted
+    if values.training.executor == executor.NVJ and executor.trains(task_spec):
+        gpu_task = requests_gpu(task_spec)
+        executor.use_jobs(task_spec, values, gpu=gpu_task, task_timeout_s=train_timeout_s)
     if values.kserve.restart_pods and _runs(task_spec, _KSERVE_VERBS):
         _add_to_template(task_spec, [{"name": "RETRAIN_KSERVE_RESTART_PODS", "value": "true"}], [])
     volumes, env, mounts = _prometheus_wiring(values)
@@ -152,12 +155,14 @@ def build(values: SiteValues, catalog: Sequence[Doc]) -> list[Doc]:
     wanted = [d for d in catalog if d.get("kind") in ("Task", "Pipeline")]
     ordered = sorted(wanted, key=lambda d: (d["kind"] != "Task", d["metadata"]["name"]))
     task_docs = [d for d in wanted if d["kind"] == "Task"]
+    timeouts = executor.task_timeouts(wanted)
     out: list[Doc] = []
     for source in ordered:
         doc = copy.deepcopy(source)
         doc["metadata"] = _site_metadata(doc["metadata"], values.ns)
         for _, spec in task_specs(doc):
-            _site_task_spec(spec, values)
+            own = timeouts.get(doc["metadata"]["name"]) if doc["kind"] == "Task" else None
+            _site_task_spec(spec, values, own)
         if doc["kind"] == "Pipeline" and values.storage.gpu_storage is not None:
             tasks = gpu_tasks(doc, task_docs)
             if tasks:
