@@ -11,6 +11,8 @@ import yaml
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 TEKTON_CRDS = SHARED / "tekton" / "crds-v1.15.0"
+# The Jupyter Notebook Validator Operator's published CRD (a verbatim copy; its header names the commit).
+NVJ_CRD = Path(__file__).parent / "crds" / "mlops.mlops.dev_notebookvalidationjobs.yaml"
 PRESERVE: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 STRINGS: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
 
@@ -23,7 +25,7 @@ class Kind:
     kind: str
     namespaced: bool = True
     status: bool = True  # has a status subresource
-    schema: str = "none"  # "crd:<file>", "builtin:<name>", "core", "none" (anything goes)
+    schema: str = "none"  # "crd:<file>", "builtin:<name>", "operator:nvj", "core", "none" (anything goes)
 
     @property
     def api_version(self) -> str:
@@ -41,7 +43,11 @@ KINDS: tuple[Kind, ...] = (
     Kind("tekton.dev", "v1", "tasks", "Task", schema="crd:300-task.yaml"),
     Kind("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService", schema="builtin:isvc"),
     Kind(
-        "mlops.mlops.dev", "v1alpha1", "notebookvalidationjobs", "NotebookValidationJob", schema="builtin:nvj"
+        "mlops.mlops.dev",
+        "v1alpha1",
+        "notebookvalidationjobs",
+        "NotebookValidationJob",
+        schema="operator:nvj",
     ),
     Kind("", "v1", "pods", "Pod", schema="core"),
     Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", schema="core"),
@@ -71,6 +77,15 @@ def crd_schema(file: str, version: str) -> dict[str, Any]:
     raise KeyError(f"{file} has no version {version}")
 
 
+@cache
+def operator_crd_schema(path: Path, version: str) -> dict[str, Any]:
+    for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        for served in doc["spec"]["versions"]:
+            if served["name"] == version:
+                return dict(served["schema"]["openAPIV3Schema"])
+    raise KeyError(f"{path.name} has no version {version}")
+
+
 def schema_for(kind: Kind) -> dict[str, Any] | None:
     """The openAPIV3Schema for a CRD-backed kind; None for core kinds (validated apart) and schemaless "
     "ones."""
@@ -78,8 +93,8 @@ def schema_for(kind: Kind) -> dict[str, Any] | None:
         return crd_schema(kind.schema[4:], kind.version) if TEKTON_CRDS.is_dir() else PRESERVE_DOC
     if kind.schema == "builtin:isvc":
         return ISVC
-    if kind.schema == "builtin:nvj":
-        return NVJ
+    if kind.schema == "operator:nvj":
+        return operator_crd_schema(NVJ_CRD, kind.version)
     return None
 
 
@@ -143,91 +158,6 @@ ISVC = _obj(
                 "explainer": PRESERVE,
             },
             ("predictor",),
-        ),
-        "status": PRESERVE,
-    }
-)
-
-# The Jupyter Notebook Validator Operator's NotebookValidationJob (mlops.mlops.dev/v1alpha1), from its Go
-# types: strict where retrain writes, preserved elsewhere.
-_GIT = _obj(
-    {
-        "url": {"type": "string", "pattern": r"^((https?|git|ssh)://|git@).*$"},
-        "ref": {"type": "string"},
-        "credentialsSecret": {"type": "string"},
-    },
-    ("url", "ref"),
-)
-_NOTEBOOK = _obj({"git": _GIT, "path": {"type": "string", "pattern": r"^.*\.ipynb$"}}, ("git", "path"))
-_NAME = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
-NVJ = _obj(
-    {
-        "apiVersion": {"type": "string"},
-        "kind": {"type": "string"},
-        "metadata": {"type": "object"},
-        "spec": _obj(
-            {
-                "notebook": _NOTEBOOK,
-                "podConfig": _obj(
-                    {
-                        "containerImage": {"type": "string"},
-                        "resources": _obj({"limits": STRINGS, "requests": STRINGS}),
-                        "serviceAccountName": {"type": "string"},
-                        "env": {
-                            "type": "array",
-                            "items": _obj(
-                                {
-                                    "name": {"type": "string"},
-                                    "value": {"type": "string"},
-                                    "valueFrom": PRESERVE,
-                                },
-                                ("name",),
-                            ),
-                        },
-                        "envFrom": {"type": "array", "items": PRESERVE},
-                        "credentials": {"type": "array", "items": {"type": "string"}},
-                        "buildConfig": PRESERVE,
-                        "volumes": {
-                            "type": "array",
-                            "items": _obj(
-                                {
-                                    "name": _NAME,
-                                    "persistentVolumeClaim": _obj(
-                                        {"claimName": {"type": "string"}, "readOnly": {"type": "boolean"}},
-                                        ("claimName",),
-                                    ),
-                                    "configMap": PRESERVE,
-                                    "secret": PRESERVE,
-                                    "emptyDir": PRESERVE,
-                                },
-                                ("name",),
-                            ),
-                        },
-                        "volumeMounts": {
-                            "type": "array",
-                            "items": _obj(
-                                {
-                                    "name": _NAME,
-                                    "mountPath": {"type": "string", "pattern": "^/.*$"},
-                                    "subPath": {"type": "string"},
-                                    "readOnly": {"type": "boolean"},
-                                },
-                                ("name", "mountPath"),
-                            ),
-                        },
-                        "tolerations": {"type": "array", "items": PRESERVE},
-                        "nodeSelector": STRINGS,
-                        "affinity": PRESERVE,
-                    },
-                    ("containerImage",),
-                ),
-                "goldenNotebook": PRESERVE,
-                "comparisonConfig": PRESERVE,
-                "timeout": {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"},
-                "modelValidation": PRESERVE,
-                "validationConfig": PRESERVE,
-            },
-            ("notebook", "podConfig"),
         ),
         "status": PRESERVE,
     }
