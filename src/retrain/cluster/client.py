@@ -109,7 +109,7 @@ KNOWN: dict[tuple[str, str], Resource] = {
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    kubeconfig: str | None = None  # None: $KUBECONFIG, else ~/.kube/config, else the in-cluster config
+    kubeconfig: str | None = None  # None: $KUBECONFIG, $RETRAIN_KUBECONFIG, ~/.kube/config, in-cluster
     context: str | None = None  # None: the kubeconfig's current context
     namespace: str | None = None  # None: the context's namespace, the pod's own namespace, else "default"
     request_timeout_s: float = 30.0
@@ -130,9 +130,11 @@ def _module(name: str) -> Any:
 def _kubeconfig_path(settings: ClusterSettings, environ: Mapping[str, str]) -> str | None:
     if settings.kubeconfig:
         return settings.kubeconfig
-    for candidate in environ.get("KUBECONFIG", "").split(os.pathsep):
-        if candidate and Path(candidate).expanduser().is_file():
-            return candidate
+    # RETRAIN_KUBECONFIG: the local engine passes only RETRAIN_* variables into a step's environment.
+    for variable in ("KUBECONFIG", "RETRAIN_KUBECONFIG"):
+        for candidate in environ.get(variable, "").split(os.pathsep):
+            if candidate and Path(candidate).expanduser().is_file():
+                return candidate
     default = Path(environ.get("HOME", str(Path.home()))) / ".kube" / "config"
     return str(default) if default.is_file() else None
 
