@@ -174,6 +174,8 @@ def _train_with_job(request: TrainRequest, registry: Registry, note: NoteSink) -
         "TRAINING_HOURS": f"{window:g}",
         "TRAINING_DAYS": f"{window / 24:g}",
         "SYNTHETIC_SEED": str(request.seed),
+        "HORIZON_MINUTES": str(request.horizon_minutes),
+        "USE_GPU": "true" if request.gpu else "false",  # the built-in notebooks read these defaults
     }
     if request.prometheus_url:
         env["PROMETHEUS_URL"] = request.prometheus_url
