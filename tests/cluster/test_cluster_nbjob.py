@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,3 +145,40 @@ def test_bad_input_is_refused_before_any_job(world: World) -> None:
     )
     assert bad.exit_code == 2 and "--git-url must be an https://" in bad.stderr
     assert not world.env.standin.items("notebookvalidationjobs")
+
+
+@pytest.mark.parametrize(
+    ("config", "said"),
+    [
+        ('{"securityContext": {}}', "--job-pod-config: unknown field(s) securityContext"),
+        ("{resources:", "--job-pod-config: not JSON"),
+        ('{"tolerations": {"key": "x"}}', "tolerations must be a list of objects"),
+    ],
+    ids=["unknown-field", "not-json", "wrong-shape"],
+)
+def test_a_bad_pod_config_is_refused_before_any_job(world: World, config: str, said: str) -> None:
+    result = world.train("--job-pod-config", config)
+    assert result.exit_code == 2 and said in result.stderr
+    assert not world.env.standin.items("notebookvalidationjobs")
+
+
+def test_the_pod_config_reaches_the_jobs_pod(world: World) -> None:
+    sim = NotebookJobSim(world.env.standin, {"model-storage": world.registry.root}, _unmodified_notebook)
+    config = {
+        "resources": {"requests": {"cpu": "2"}, "limits": {"memory": "8Gi"}},
+        "env": [
+            {"name": "PROMETHEUS_URL", "value": "https://thanos:9091"},
+            {"name": "MODEL_DIR", "value": "/x"},
+        ],
+        "volumes": [{"name": "token", "secret": {"secretName": "t"}}],
+        "volumeMounts": [{"name": "token", "mountPath": "/var/run/t", "readOnly": True}],
+    }
+    result = world.train("--job-pod-config", json.dumps(config))
+    assert result.exit_code == 0, result.output
+    pod = sim.seen[0]["spec"]["podConfig"]
+    assert pod["resources"] == config["resources"]
+    env = [(e["name"], e["value"]) for e in pod["env"]]
+    assert ("PROMETHEUS_URL", "https://thanos:9091") in env
+    assert ("MODEL_DIR", f"/mnt/models/{ANOMALY}") in env and ("MODEL_DIR", "/x") not in env  # ours wins
+    assert [v["name"] for v in pod["volumes"]] == ["model-storage", "token"]
+    assert pod["volumeMounts"][1] == {"name": "token", "mountPath": "/var/run/t", "readOnly": True}
