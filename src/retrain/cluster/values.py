@@ -163,7 +163,6 @@ class Training(_Values):
     executor: Literal["papermill", "notebook-validation-job"] = "papermill"
     notebook_validation_jobs: bool = False  # grants the NotebookValidationJob verbs (implied by the executor)
     git: NotebookRepository = NotebookRepository()
-    timeout: Duration = "1h"  # the NotebookValidationJob's own timeout (the train step waits a grace longer)
 
     @property
     def uses_jobs(self) -> bool:
