@@ -16,7 +16,7 @@ CronJob's history shows broken checks; `backoffLimit: 0`, the next tick is the r
 from __future__ import annotations
 
 from retrain.cluster.manifests import SA_PIPELINE, Doc, document, metadata
-from retrain.cluster.manifests.tekton import TOKEN_DIR, TOKEN_VOLUME
+from retrain.cluster.manifests.prometheus_access import prometheus_access
 from retrain.cluster.values import ModelValues, SiteValues
 
 REGISTRY_DIR = "/var/lib/retrain/models"
@@ -41,16 +41,11 @@ def check_script(values: SiteValues, model: ModelValues) -> str:
 
 
 def _env(values: SiteValues) -> list[Doc]:
-    prom = values.prometheus
-    env = [
-        {"name": "PROMETHEUS_URL", "value": prom.url},
+    return [
+        {"name": "PROMETHEUS_URL", "value": values.prometheus.url},
         {"name": "PUSHGATEWAY_URL", "value": values.pushgateway_url},
+        *prometheus_access(values).env,
     ]
-    if prom.token_secret:
-        env.append({"name": "PROMETHEUS_BEARER_TOKEN_FILE", "value": f"{TOKEN_DIR}/token"})
-    if prom.ca_file:
-        env.append({"name": "PROMETHEUS_CA_FILE", "value": prom.ca_file})
-    return env
 
 
 def _cronjob(values: SiteValues, model: ModelValues, index: int) -> Doc:
@@ -59,19 +54,9 @@ def _cronjob(values: SiteValues, model: ModelValues, index: int) -> Doc:
     volumes: list[Doc] = [
         {"name": "model-storage", "persistentVolumeClaim": {"claimName": storage, "readOnly": True}}
     ]
-    prom = values.prometheus
-    if prom.token_secret:
-        mounts.append({"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True})
-        volumes.append(
-            {
-                "name": TOKEN_VOLUME,
-                "secret": {
-                    "secretName": prom.token_secret,
-                    "items": [{"key": prom.token_key, "path": "token"}],
-                    "optional": True,
-                },
-            }
-        )
+    access = prometheus_access(values)
+    mounts += access.mounts
+    volumes += access.volumes
     container = {
         "name": "drift-check",
         "image": values.image,

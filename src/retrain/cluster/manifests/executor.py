@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from retrain.cluster.manifests import Doc
+from retrain.cluster.manifests.prometheus_access import prometheus_access
 from retrain.cluster.values import SiteValues
 
 NVJ = "notebook-validation-job"
@@ -25,8 +26,6 @@ TRAIN_VERB = "retrain train"
 GRACE_S = 300 + 60  # nbjob's wait beyond the job's own timeout, and a minute to register the version
 DEFAULT_TASK_TIMEOUT_S = 3600  # Tekton's default for a pipeline task without `timeout`
 WAITING_STEP = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}
-TOKEN_VOLUME = "prometheus-token"  # noqa: S105 - a volume name
-TOKEN_DIR = "/var/run/secrets/retrain/prometheus"  # noqa: S105 - a mount path
 
 # The notebook path is the notebook's path in the git repository (the param's "inside the source
 # workspace" is the same path: that workspace is a checkout of the repository).
@@ -69,25 +68,9 @@ def trains(task_spec: Doc) -> bool:
 
 def _prometheus(values: SiteValues) -> tuple[list[Doc], list[Doc], list[Doc]]:
     prom = values.prometheus
-    env: list[Doc] = [{"name": "PROMETHEUS_URL", "value": prom.url}] if prom.url else []
-    volumes: list[Doc] = []
-    mounts: list[Doc] = []
-    if prom.token_secret:
-        volumes.append(
-            {
-                "name": TOKEN_VOLUME,
-                "secret": {
-                    "secretName": prom.token_secret,
-                    "items": [{"key": prom.token_key, "path": "token"}],
-                    "optional": True,
-                },
-            }
-        )
-        mounts.append({"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True})
-        env.append({"name": "PROMETHEUS_BEARER_TOKEN_FILE", "value": f"{TOKEN_DIR}/token"})
-    if prom.ca_file:
-        env.append({"name": "PROMETHEUS_CA_FILE", "value": prom.ca_file})
-    return env, volumes, mounts
+    access = prometheus_access(values)
+    url: list[Doc] = [{"name": "PROMETHEUS_URL", "value": prom.url}] if prom.url else []
+    return [*url, *access.env], access.volumes, access.mounts
 
 
 def pod_config(values: SiteValues, resources: Doc, *, gpu: bool) -> Doc:

@@ -16,14 +16,13 @@ from typing import Any
 
 from retrain.cluster.manifests import Doc, executor, labels
 from retrain.cluster.manifests.gpu_copy import with_gpu_volume
+from retrain.cluster.manifests.prometheus_access import prometheus_access
 from retrain.cluster.values import SiteValues
 
 # The catalog's step image; every step using it runs the site's image instead.
 CATALOG_IMAGE_REPOSITORY = "quay.io/retrain/retrain"
 # A Pipeline cannot carry its own timeout in Tekton v1; runs copy it into spec.timeouts.pipeline.
 TIMEOUT_ANNOTATION = "retrain.dev/pipeline-timeout"
-TOKEN_VOLUME = "prometheus-token"  # noqa: S105 - a volume name
-TOKEN_DIR = "/var/run/secrets/retrain/prometheus"  # noqa: S105 - a mount path
 # Steps that read Prometheus (training data, the gate's held-out rows) get the token.
 _PROMETHEUS_VERBS = ("retrain train", "retrain check")
 # Steps that change what an InferenceService serves learn the site's KServe mode from the environment.
@@ -82,28 +81,8 @@ def _site_image(image: Any, site_image: str) -> Any:
 
 def _prometheus_wiring(values: SiteValues) -> tuple[list[Doc], list[Doc], list[Doc]]:
     """(volumes, env, volumeMounts) for steps that read Prometheus."""
-    prom = values.prometheus
-    volumes: list[Doc] = []
-    env: list[Doc] = []
-    mounts: list[Doc] = []
-    if prom.token_secret:
-        # optional: a missing Secret fails the Prometheus fetch with a clear message instead of leaving the
-        # pod in ContainerCreating until the task times out.
-        volumes.append(
-            {
-                "name": TOKEN_VOLUME,
-                "secret": {
-                    "secretName": prom.token_secret,
-                    "items": [{"key": prom.token_key, "path": "token"}],
-                    "optional": True,
-                },
-            }
-        )
-        env.append({"name": "PROMETHEUS_BEARER_TOKEN_FILE", "value": f"{TOKEN_DIR}/token"})
-        mounts.append({"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True})
-    if prom.ca_file:
-        env.append({"name": "PROMETHEUS_CA_FILE", "value": prom.ca_file})
-    return volumes, env, mounts
+    access = prometheus_access(values)
+    return access.volumes, access.env, access.mounts
 
 
 def _runs(task_spec: Doc, verbs: tuple[str, ...]) -> bool:
