@@ -86,6 +86,7 @@ def check(request: CheckRequest) -> CheckResult:
         results_dir=request.results_dir,
     )
     report = published.report
+    _keep(registry.root, model, number, report)
     return CheckResult(
         model=model,
         version=number,
@@ -105,3 +106,16 @@ def _next_action(model: str, version: int, blessed: bool) -> str:
         f"version {version} stays out of service; fix what the reasons name and train again "
         f"(retrain models show {model} {version})"
     )
+
+
+def _keep(root: Path, model: str, version: int, report: GateReport) -> None:
+    """The report beside the model (`retrain.app.reports`) for the dashboard; a failure is only logged."""
+    import logging
+
+    from retrain.app.reports import save_gate_report
+    from retrain.gate.results import report_json
+
+    try:
+        save_gate_report(root, model, version, dict(report_json(report)))
+    except OSError as err:
+        logging.getLogger(__name__).warning("the gate report of %s v%d was not kept: %s", model, version, err)

@@ -107,6 +107,7 @@ def drift_check(request: DriftCheckRequest) -> DriftCheckResult:
     if request.report_path is not None:
         text = json.dumps(report.to_json(), indent=2) + "\n"
         request.report_path.write_text(text, encoding="utf-8")
+    keep_drift_report(request.registry or default_root(), report)
     return DriftCheckResult(
         model=report.model,
         version=report.version,
@@ -117,6 +118,20 @@ def drift_check(request: DriftCheckRequest) -> DriftCheckResult:
         report_path=request.report_path,
         next_action=_next_action(report),
     )
+
+
+def keep_drift_report(root: Path, report: DriftReport) -> Path | None:
+    """Keep the report beside the model (`retrain.app.reports`): the dashboard's drift history. The
+    service's scheduled checks call this too. A failure to write is logged, never raised."""
+    import logging
+
+    from retrain.app.reports import save_drift_report
+
+    try:
+        return save_drift_report(root, report.model, report.checked_at, report.to_json())
+    except (OSError, ValueError) as err:
+        logging.getLogger(__name__).warning("the drift report of %s was not kept: %s", report.model, err)
+        return None
 
 
 def _reason(report: DriftReport) -> str:

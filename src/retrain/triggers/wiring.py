@@ -40,7 +40,7 @@ from retrain.triggers.schedules_config import parse_schedules
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from retrain.drift import DriftMonitor
+    from retrain.drift import DriftMonitor, DriftReport
     from retrain.engine.engine import RunResult
     from retrain.runs.store import RunStore
 
@@ -96,11 +96,17 @@ def service_drift_monitor(
     cron = parse_cron(settings.schedule, settings.time_zone, field_path="drift.schedule")
     env = os.environ if environ is None else environ
     prometheus_url = config.defaults.prometheus_url or None
+    from retrain.app.drift import keep_drift_report
+
+    def keep(report: DriftReport) -> None:  # the dashboard's drift history
+        keep_drift_report(Path(registry), report)
+
     monitor = DriftMonitor(
         Registry(registry),
         settings,
         data_settings=data_settings(env, prometheus_url=prometheus_url),
         environ=env,
+        on_report=keep,
     )
     return monitor, cron
 
