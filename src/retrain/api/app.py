@@ -1,4 +1,5 @@
-"""The ASGI app for /api/v1 and /hooks: routing, limits, credentials, and honest answers.
+"""The ASGI app for /api/v1 and /hooks (and the dashboard's pages, `retrain.api.web`, for every other path):
+routing, limits, credentials, and honest answers.
 
 Each request goes through the same gates in the same order: route (404/405), rate limit (429), credentials
 (401 without, 403 wrong), content type (415: bodies are JSON), body size (413) and read timeout (408),
@@ -24,6 +25,7 @@ from retrain.api.http import Request
 from retrain.api.openapi import openapi_document
 from retrain.api.protocol import Backend, Credentials, HookReply, Limiter
 from retrain.api.schemas import CancelBody, RunBody, parse_body
+from retrain.api.web import WebApp, is_web_path
 from retrain.asgi import (
     DEFAULT_READ_TIMEOUT_S,
     Receive,
@@ -33,7 +35,7 @@ from retrain.asgi import (
     require_json,
     send_answer,
 )
-from retrain.errors import InvalidInput, NotFound, RetrainError
+from retrain.errors import Conflict, InvalidInput, NotFound, RetrainError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class ApiApp:
         self.limiter = limiter
         self.read_timeout_s = read_timeout_s
         self._openapi = openapi_document()
+        self._web = WebApp(backend)
         # (method, path pattern, receiver for limits, handler); "{}" matches one path segment.
         self._routes: list[tuple[str, tuple[str, ...], str, Handler]] = [
             ("GET", ("api", "v1", "health"), "api-read", self._health),
@@ -71,6 +74,7 @@ class ApiApp:
             ("GET", ("api", "v1", "runs", "{}"), "api-read", self._get_run),
             ("GET", ("api", "v1", "runs", "{}", "taskruns"), "api-read", self._taskruns),
             ("POST", ("api", "v1", "runs", "{}", "cancel"), "api", self._cancel_run),
+            ("POST", ("api", "v1", "runs", "{}", "rerun"), "api", self._rerun_run),
             ("GET", ("api", "v1", "models"), "api-read", self._models),
             ("POST", ("hooks", "github"), "github", self._github),
             ("POST", ("hooks", "alertmanager"), "alertmanager", self._alertmanager),
@@ -78,6 +82,9 @@ class ApiApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            return
+        if is_web_path(scope["path"]):  # the dashboard: open reads, like the API's; actions come back here
+            await self._web(Request.from_scope(scope, receive), send)
             return
         headers: list[tuple[bytes, bytes]] = []
         try:
@@ -169,6 +176,15 @@ class ApiApp:
         self.backend.store.request_cancel(args[0], mode or "Cancelled")
         reason = f"{mode or 'Cancelled'} requested; the run stops within a second or two"
         return 202, {"status": "cancelling", "run": args[0], "reason": reason}
+
+    async def _rerun_run(self, req: Request, args: list[str]) -> Answer:
+        check_bearer(req.headers, self.credentials.api_token, what="the API", env="RETRAIN_API_TOKEN")
+        self.backend.store.get_run(args[0])  # 404 for an unknown run
+        # Said, not faked: the service has no re-run launcher yet (the engine's re-run runs in the CLI).
+        raise Conflict(
+            f"the service cannot re-run {args[0]!r} yet",
+            hint=f"run `retrain runs rerun {args[0]} --from-failed` on the service's machine",
+        )
 
     async def _github(self, req: Request, args: list[str]) -> Answer:
         if not _form(req):

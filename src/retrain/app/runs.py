@@ -56,6 +56,7 @@ class ListRunsRequest:
     pipeline: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     last: int | None = 50  # the newest N runs that match; None: all
+    before: str | None = None  # only runs older than this one (the dashboard's keyset paging)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def list_runs(store: RunStore, req: ListRunsRequest) -> RunList:
         state=req.state,  # type: ignore[arg-type]
         label=dict(req.labels) or None,
         limit=None if needs_scan else req.last,
+        before=req.before,
     )
     summaries = [summary_of(r) for r in records]
     if req.model is not None:

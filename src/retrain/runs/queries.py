@@ -13,9 +13,11 @@ def list_query(
     state: str | None,
     label: Mapping[str, str],
     limit: int | None,
+    before: str | None = None,
 ) -> tuple[str, list[object]]:
     """SQL and arguments for `RunStore.list_runs`: every filter must hold; newest first (creation order
-    breaks ties between equal timestamps)."""
+    breaks ties between equal timestamps). `before`: only runs older than that run (keyset paging: the
+    index on (created_at, seq) finds the page without counting the runs before it)."""
     clauses: list[str] = []
     args: list[object] = []
     for column, value in (("kind", kind), ("pipeline", pipeline), ("state", state)):
@@ -26,6 +28,9 @@ def list_query(
         # labels is a JSON object; json_each keeps keys such as `tekton.dev/pipeline` free of path syntax.
         clauses.append("EXISTS (SELECT 1 FROM json_each(runs.labels) AS l WHERE l.key = ? AND l.value = ?)")
         args.extend((key, value))
+    if before is not None:
+        clauses.append("(created_at, seq) < (SELECT created_at, seq FROM runs WHERE name = ?)")
+        args.append(before)
     sql = "SELECT * FROM runs"
     if clauses:
         sql += " WHERE " + " AND ".join(clauses)

@@ -217,11 +217,15 @@ class RunStore:
         state: RunState | None = None,
         label: Mapping[str, str] | None = None,
         limit: int | None = None,
+        before: str | None = None,
     ) -> list[RunRecord]:
-        """Runs matching every given filter (labels: all pairs must match), newest first."""
+        """Runs matching every given filter (labels: all pairs must match), newest first; `before`: only
+        runs created before that run (a page after it)."""
         if limit is not None and limit < 0:
             raise InvalidInput(f"limit must be 0 or more, not {limit}")
-        sql, args = list_query(kind=kind, pipeline=pipeline, state=state, label=label or {}, limit=limit)
+        sql, args = list_query(
+            kind=kind, pipeline=pipeline, state=state, label=label or {}, limit=limit, before=before
+        )
         with self._db.read() as conn:
             return [run_from_row(row) for row in conn.execute(sql, args)]
 

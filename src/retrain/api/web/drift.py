@@ -1,0 +1,15 @@
+"""The Drift page (placeholder: W2 replaces it)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from retrain.api.web.html import empty_state
+from retrain.api.web.layout import Page
+
+if TYPE_CHECKING:
+    from retrain.api.web.routes import PageContext
+
+
+async def drift_page(ctx: PageContext, args: list[str]) -> Page:
+    return Page("Drift", "<h1>Drift</h1>" + empty_state("Not built yet", "This page is coming."), nav="drift")

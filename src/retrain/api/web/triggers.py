@@ -1,0 +1,17 @@
+"""The Triggers page (placeholder: W2 replaces it)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from retrain.api.web.html import empty_state
+from retrain.api.web.layout import Page
+
+if TYPE_CHECKING:
+    from retrain.api.web.routes import PageContext
+
+
+async def triggers_page(ctx: PageContext, args: list[str]) -> Page:
+    return Page(
+        "Triggers", "<h1>Triggers</h1>" + empty_state("Not built yet", "This page is coming."), nav="triggers"
+    )
