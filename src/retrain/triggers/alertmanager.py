@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from retrain.errors import InvalidInput, InvalidInputs, Location, RetrainError
 from retrain.tekton.loader import SourceMap
 from retrain.tekton.problems import validation_problems
+from retrain.triggers.answers import alert_names, recorded
 from retrain.triggers.config import RetrainConfig, known_models, training_request
 from retrain.triggers.dedupe import DeliveryLog
 from retrain.triggers.launcher import HookResult, Launch, LaunchFn
@@ -84,6 +85,12 @@ class AlertmanagerHook:
         self._serving_url = serving_url
 
     async def handle(self, payload: Any) -> HookResult:
+        """Handle the notification and record the answer it gets (`retrain.app.hook_answers`)."""
+        return await recorded(
+            self._deliveries.path.parent, "alertmanager", alert_names(payload), self._handle(payload)
+        )
+
+    async def _handle(self, payload: Any) -> HookResult:
         parsed = parse_payload(payload)
         known = set(known_models(self.config))
         wanted: dict[str, list[str]] = {}  # model -> claimed keys

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from retrain.errors import InvalidInput, InvalidInputs, RetrainError
 from retrain.tekton.loader import SourceMap
 from retrain.tekton.problems import validation_problems
+from retrain.triggers.answers import recorded
 from retrain.triggers.config import RetrainConfig, known_models, training_request
 from retrain.triggers.dedupe import DeliveryLog
 from retrain.triggers.launcher import HookResult, Launch, LaunchFn
@@ -101,6 +102,13 @@ class GitHubHook:
         self._serving_url = serving_url
 
     async def handle(self, event: str, delivery: str, payload: Any) -> HookResult:
+        """Handle the delivery and record the answer it gets (`retrain.app.hook_answers`)."""
+        return await recorded(
+            self._deliveries.path.parent, "github", f"{event[:40]} {delivery[:80]}",
+            self._handle(event, delivery, payload),
+        )  # fmt: skip
+
+    async def _handle(self, event: str, delivery: str, payload: Any) -> HookResult:
         if event == "ping":
             return HookResult(
                 (),
