@@ -10,6 +10,7 @@ body is read. Errors become answers in `retrain.api.errors` only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,7 +19,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from retrain import __version__
-from retrain.api import views
+from retrain.api import model_actions, views
 from retrain.api.auth import check_bearer, check_github_signature
 from retrain.api.errors import OUTCOME_STATUS, MethodNotAllowed, RateLimited, error_answer, internal_error
 from retrain.api.http import Request
@@ -76,6 +77,8 @@ class ApiApp:
             ("POST", ("api", "v1", "runs", "{}", "cancel"), "api", self._cancel_run),
             ("POST", ("api", "v1", "runs", "{}", "rerun"), "api", self._rerun_run),
             ("GET", ("api", "v1", "models"), "api-read", self._models),
+            ("POST", ("api", "v1", "models", "{}", "promote"), "api", self._model_action),
+            ("POST", ("api", "v1", "models", "{}", "rollback"), "api", self._model_action),
             ("POST", ("hooks", "github"), "github", self._github),
             ("POST", ("hooks", "alertmanager"), "alertmanager", self._alertmanager),
         ]
@@ -147,6 +150,14 @@ class ApiApp:
         return 200, views.list_models(self.backend.registry_root)
 
     # -- actions -----------------------------------------------------------------------------------------
+
+    async def _model_action(self, req: Request, args: list[str]) -> Answer:
+        """Promote or roll back in the registry (`retrain.api.model_actions`); the server follows it."""
+        check_bearer(req.headers, self.credentials.api_token, what="the API", env="RETRAIN_API_TOKEN")
+        body = await self._body(req, "api")
+        act = model_actions.promote if req.path.endswith("/promote") else model_actions.rollback
+        registry, content_type = self.backend.registry_root, req.headers.get("content-type")
+        return await asyncio.to_thread(act, registry, args[0], content_type, body)
 
     async def _start_run(self, req: Request, args: list[str]) -> Answer:
         check_bearer(req.headers, self.credentials.api_token, what="the API", env="RETRAIN_API_TOKEN")
