@@ -6,10 +6,10 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from fixtures.insight_reports import drift_report, gate_report
 from fixtures.registry_helpers import make_artefact, meta
 from fixtures.service_helpers import ANOMALY, alert, alert_payload, platform, push
 from retrain.api.app import hook_answer
@@ -23,26 +23,6 @@ from retrain.triggers.launcher import HookResult, Launch
 MODEL = "anomaly-detector"
 
 
-def _report(version: int, verdict: str, f1: float, *, reasons: list[str] | None = None) -> dict[str, Any]:
-    failed = verdict == "rejected"
-    return {
-        "schema": 1, "model": MODEL, "version": version, "verdict": verdict, "reasons": reasons or [],
-        "baseline": {}, "holdout": None,
-        "thresholds": {"origin": "t.yaml: models.anomaly-detector",
-                       "metrics": [{"metric": "f1", "direction": "higher_is_better", "min": 0.5,
-                                    "max": None}]},
-        "metrics": {"candidate": {"f1": f1, "flag": True}, "baseline": None, "training": {}},
-        "checks": [
-            {"name": "load", "outcome": "passed", "value": None, "threshold": None, "reason": "loads",
-             "blocking": True, "seconds": 0.1, "details": {}},
-            {"name": "quality.f1", "outcome": "failed" if failed else "passed", "value": f1,
-             "threshold": {"min": 0.5}, "reason": f"f1 {f1} vs >= 0.5", "blocking": True, "seconds": 0.1,
-             "details": {}},
-        ],
-        "started_at": "2026-01-01T00:00:00+00:00", "seconds": 1.0,
-    }  # fmt: skip
-
-
 @pytest.fixture
 def registry(tmp_path: Path) -> Registry:
     reg = Registry(tmp_path / "registry")
@@ -53,8 +33,8 @@ def registry(tmp_path: Path) -> Registry:
 
 def test_each_version_shows_its_verdict_checks_metrics_and_lineage(registry: Registry) -> None:
     root = registry.root
-    reports.save_gate_report(root, MODEL, 1, _report(1, "blessed", 0.8))
-    reports.save_gate_report(root, MODEL, 3, _report(3, "rejected", 0.2, reasons=["quality.f1: too low"]))
+    reports.save_gate_report(root, MODEL, 1, gate_report(1, "blessed", 0.8))
+    reports.save_gate_report(root, MODEL, 3, gate_report(3, "rejected", 0.2, reasons=["quality.f1: too low"]))
     registry.reject(MODEL, 2, reasons=["load: it does not load"])  # gated before reports were kept
     registry.promote(MODEL, 1)
 
@@ -112,19 +92,6 @@ def test_a_damaged_gate_report_is_skipped_not_fatal(registry: Registry) -> None:
     assert model_view(MODEL, registry.root).versions[-1].gate.verdict == "unchecked"
 
 
-def _drift(when: datetime, score: float) -> dict[str, Any]:
-    return {
-        "model": MODEL, "version": 1, "score": score, "drifted": score >= 0.3, "checked_at": when.isoformat(),
-        "thresholds": {"psi": 0.25, "share": 0.3}, "live_rows": 10, "reference_rows": 20, "window": {},
-        "notes": [], "features": [
-            {"feature": "cpu", "psi": 0.05, "psi_limit": 0.25, "band": "stable", "ks_statistic": 0.1,
-             "ks_pvalue": 0.5, "drifted": False},
-            {"feature": "mem", "psi": 0.6, "psi_limit": 0.3, "band": "significant", "ks_statistic": 0.4,
-             "ks_pvalue": 0.001, "drifted": True},
-        ],
-    }  # fmt: skip
-
-
 def test_drift_history_is_kept_in_order_bounded_and_the_latest_check_is_detailed(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,7 +99,7 @@ def test_drift_history_is_kept_in_order_bounded_and_the_latest_check_is_detailed
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for i, score in enumerate([0.1, 0.2, 0.0, 0.5]):
         when = start + timedelta(hours=i)
-        reports.save_drift_report(registry.root, MODEL, when, _drift(when, score))
+        reports.save_drift_report(registry.root, MODEL, when, drift_report(when, score))
     found = model_drift(MODEL, registry.root, None)
     assert [p.score for p in found.history] == [0.2, 0.0, 0.5]  # the oldest went, oldest first
     assert found.latest is not None and found.latest.drifted and found.latest.share == 0.3

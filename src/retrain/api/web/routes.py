@@ -60,6 +60,7 @@ ROUTES: list[tuple[tuple[str, ...], Handler]] = [
     (("runs", "{}", "logs"), run_page.run_logs),
     (("login",), login.login_page),
     (("models",), models.models_page),
+    (("models", "{}"), models.model_page),
     (("drift",), drift.drift_page),
     (("triggers",), triggers.triggers_page),
 ]
