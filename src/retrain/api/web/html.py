@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from urllib.parse import quote, urlencode
 
+_SPECIAL = re.compile(r"[&<>\"']")
+
 
 def esc(value: object) -> str:
     """Text safe in element content and in double-quoted attributes."""
-    return html.escape("" if value is None else str(value), quote=True)
+    text = "" if value is None else str(value)
+    return html.escape(text, quote=True) if _SPECIAL.search(text) else text
 
 
 def href(*parts: str, query: dict[str, str] | None = None) -> str:
@@ -24,8 +28,8 @@ def href(*parts: str, query: dict[str, str] | None = None) -> str:
 def when(moment: datetime | None) -> str:
     if moment is None:
         return "-"
-    text = moment.strftime("%Y-%m-%d %H:%M:%S")
-    return f'<time datetime="{esc(moment.isoformat())}">{esc(text)}</time>'
+    iso = moment.isoformat()  # digits, '-', ':', '.', '+' and 'T' only: nothing to escape
+    return f'<time datetime="{iso}">{iso[:19].replace("T", " ")}</time>'
 
 
 def duration(seconds: float | None) -> str:

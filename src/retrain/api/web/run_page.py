@@ -13,13 +13,16 @@ import orjson
 from retrain.api.web.graph import pipeline_svg
 from retrain.api.web.html import duration, esc, href, pairs, state_badge, table, when
 from retrain.api.web.layout import Json, Page
-from retrain.app.failures import last_tries
-from retrain.app.runs import LogsRequest, RunDescription, TaskView, describe_run, log_sources_of
+from retrain.app.failures import failure_of, last_tries
+from retrain.app.run_tasks import task_views, text_of
+from retrain.app.runs import LogsRequest, RunDescription, TaskView, given_params, log_sources_of, summary_of
+from retrain.app.trigger import SUMMARY_EVENT
 from retrain.runs.logs import follow
 
 if TYPE_CHECKING:
     from retrain.api.web.routes import PageContext, Stream
-    from retrain.runs.records import TaskRunRecord
+    from retrain.runs.records import RunRecord, TaskRunRecord
+    from retrain.runs.store import RunStore
 
 STREAM_LIMIT_S = 3600.0  # a log stream ends after an hour even if the run does not; the page says so
 _PRECEDENCE = ("Failed", "Running", "Cancelled", "Pending", "Succeeded")
@@ -38,11 +41,42 @@ def task_states(tasks: Sequence[TaskView]) -> dict[str, str]:
     return states
 
 
+def describe(store: RunStore, name: str) -> tuple[RunDescription, RunRecord, list[TaskRunRecord]]:
+    """`retrain.app.runs.describe_run`'s description, built from the same app functions, plus the record
+    (its pipeline spec draws the graph) and the task runs' last tries (their steps' exit codes), each read
+    once: the page must cost no more than twice the JSON for the same data (bench/dashboard.py)."""
+    record = store.get_run(name)
+    tries = last_tries(store, name)
+    summary = summary_of(record)
+    condition: dict[str, Any] = next(
+        (c for c in record.status.get("conditions", []) if c.get("type") == "Succeeded"), {}
+    )
+    annotations = record.manifest.get("metadata", {}).get("annotations") or {}
+    d = RunDescription(
+        name=record.name,
+        kind=record.kind,
+        pipeline=record.pipeline,
+        model=summary.model,
+        trigger=summary.trigger,
+        state=record.state,
+        reason=record.reason,
+        message=condition.get("message") or None,
+        created_at=record.created_at,
+        started_at=record.started_at,
+        duration_s=summary.duration_s,
+        params=tuple((k, text_of(v)) for k, v in given_params(record).items()),
+        tasks=task_views(record, tries),
+        results=tuple((r["name"], text_of(r.get("value"))) for r in record.status.get("results", [])),
+        failure=failure_of(store, name) if record.state == "Failed" else None,
+        rerun_of=annotations.get("retrain.dev/rerun-of"),
+        outcome=next((e.message for e in reversed(store.events(name)) if e.reason == SUMMARY_EVENT), None),
+    )
+    return d, record, tries
+
+
 async def run_page(ctx: PageContext, args: list[str]) -> Page:
-    name = args[0]
-    d = describe_run(ctx.backend.store, name)
-    spec: Mapping[str, Any] = ctx.backend.store.get_run(name).status.get("pipelineSpec") or {}
-    tries = last_tries(ctx.backend.store, name)
+    d, record, tries = describe(ctx.backend.store, args[0])
+    spec: Mapping[str, Any] = record.status.get("pipelineSpec") or {}
     finished = d.state in ("Succeeded", "Failed", "Cancelled")
     body = [
         f'<section class="run" id="run" data-run="{esc(d.name)}" data-state="{esc(d.state)}" '
@@ -154,10 +188,11 @@ def _logs(d: RunDescription) -> str:
 
 
 async def run_live(ctx: PageContext, args: list[str]) -> Json:
-    d = describe_run(ctx.backend.store, args[0], lines=0)
+    store = ctx.backend.store
+    record = store.get_run(args[0])
     return Json({
-        "name": d.name, "state": d.state, "reason": d.reason,
-        "finished": d.state in ("Succeeded", "Failed", "Cancelled"), "tasks": task_states(d.tasks),
+        "name": record.name, "state": record.state, "reason": record.reason, "finished": record.finished,
+        "tasks": task_states(task_views(record, last_tries(store, record.name))),
     })  # fmt: skip
 
 
