@@ -2,6 +2,7 @@
 // bearer token kept by dashboard.js (window.retrainApi). Without JavaScript the pages still read fine.
 "use strict";
 (function () {
+  const NOTE = "retrain.flashAfterReload";
   function report(what, status, doc) {
     const why = doc.message || doc.reason || doc.error || "";
     if (status >= 400) {
@@ -21,9 +22,9 @@
     try {
       const { status, doc } = await window.retrainApi("POST", path, body);
       if (report(action, status, doc)) {
-        // Show the moved aliases; the message stays readable for a moment first.
-        document.body.dataset.modelAction = "done";
-        setTimeout(() => window.location.reload(), 1500);
+        // Reload to show the moved aliases; the message survives the reload (this tab only).
+        sessionStorage.setItem(NOTE, document.getElementById("flash").textContent);
+        window.location.reload();
       }
     } catch (e) {
       window.retrainFlash(action + " failed: " + e, true);
@@ -44,6 +45,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    const note = sessionStorage.getItem(NOTE);
+    if (note) { sessionStorage.removeItem(NOTE); window.retrainFlash(note, false); }
     document.querySelectorAll("button[data-model-action]").forEach((b) => b.addEventListener("click", () => modelAction(b)));
     const form = document.getElementById("run-form");
     if (form) form.addEventListener("submit", (ev) => { ev.preventDefault(); startRun(form); });
