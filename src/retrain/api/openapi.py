@@ -270,6 +270,15 @@ def _paths() -> dict[str, Any]:
                 ),
             }
         },
+        "/api/v1/runs/{name}/rerun": {
+            "post": {
+                "summary": "Re-run a run from its failed tasks (not yet in the service: always 409 with the "
+                "`retrain runs rerun NAME --from-failed` command to use instead)",
+                "security": bearer,
+                "parameters": [_name_param()],
+                "responses": _answers({}, *_WRITE, "404", "409"),
+            }
+        },
         "/api/v1/models": {
             "get": {
                 "summary": "Models in the registry",
