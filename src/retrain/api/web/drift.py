@@ -46,7 +46,7 @@ def _model(m: ModelDrift) -> str:
             + "</section>"
         )
     latest = m.latest
-    points = [Point(p.checked_at[:16].replace("T", " "), p.score) for p in m.history]
+    points = [Point(p.checked_at[5:16].replace("T", " "), p.score) for p in m.history]  # MM-DD HH:MM
     score = line_chart("drift score (share of drifted features) per check", points,
                        [Rule("alert at", latest.share, kind="alert")], floor=0.0)  # fmt: skip
     return (
@@ -66,7 +66,7 @@ def _psi(latest: LatestCheck) -> str:
 def _latest(latest: LatestCheck) -> str:
     verdict = "drifted" if latest.drifted else "no drift"
     facts = pairs([
-        ("checked", latest.checked_at), ("version", str(latest.version)),
+        ("checked", latest.checked_at[:19].replace("T", " ")), ("version", str(latest.version)),
         ("score", f"{latest.score:.2f} ({verdict}; alert at {latest.share:g})"),
         ("rows", f"{latest.live_rows} live vs {latest.reference_rows} reference"),
         ("window", ", ".join(f"{k} {v}" for k, v in latest.window.items()) or "-"),

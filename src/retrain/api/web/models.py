@@ -107,9 +107,10 @@ def _row(view: ModelView, v: VersionView) -> list[str]:
     )
     promote = ""
     if view.serving != v.version:
+        label = "Promote anyway" if v.gate.verdict == "rejected" else "Promote"
         promote = (
             f'<button data-model-action="promote" data-model="{esc(view.model)}" '
-            f'data-version="{v.version}">Promote</button>'
+            f'data-version="{v.version}">{label}</button>'
         )
     run = f'<a href="{href("runs", v.lineage.run)}">{esc(v.lineage.run)}</a>' if v.lineage.run else "-"
     return [
@@ -117,7 +118,7 @@ def _row(view: ModelView, v: VersionView) -> list[str]:
         esc(", ".join(v.aliases) or "-"),
         at(v.created_at),
         verdict_badge(v.gate.verdict),
-        f'<span class="reasons">{why}</span>',
+        f'<span class="reasons">{why}</span>' if v.gate.reasons else why,
         _metric_text(v.gate.metrics),
         run,
         promote,
