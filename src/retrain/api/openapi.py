@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from retrain import __version__
+from retrain.api.model_actions import PromoteBody, RollbackBody
 from retrain.api.schemas import CancelBody, RunBody
 
 REF = "#/components/schemas/{model}"
@@ -59,6 +60,20 @@ def _schemas() -> dict[str, Any]:
     return {
         "RunBody": RunBody.model_json_schema(ref_template=REF),
         "CancelBody": CancelBody.model_json_schema(ref_template=REF),
+        "PromoteBody": PromoteBody.model_json_schema(ref_template=REF),
+        "RollbackBody": RollbackBody.model_json_schema(ref_template=REF),
+        "AliasAnswer": {
+            "type": "object",
+            "required": ["status", "model", "serving", "previous", "was", "reason"],
+            "properties": {
+                "status": {"type": "string", "enum": ["promoted", "rolled_back", "unchanged"]},
+                "model": {"type": "string"},
+                "serving": {"type": "integer"},
+                "previous": {"type": ["integer", "null"]},
+                "was": {"type": ["integer", "null"]},
+                "reason": {"type": "string"},
+            },
+        },
         "Outcome": outcome,
         "Answer": {
             **outcome,
@@ -284,6 +299,29 @@ def _paths() -> dict[str, Any]:
                 "summary": "Models in the registry",
                 "responses": _answers({"200": _json(_ref("ModelList"), "Models")}),
             }
+        },
+        **{
+            f"/api/v1/models/{{name}}/{verb}": {
+                "post": {
+                    "summary": summary,
+                    "security": bearer,
+                    "parameters": [_name_param()],
+                    "requestBody": {
+                        "required": verb == "promote",
+                        "content": {"application/json": {"schema": _ref(body)}},
+                    },
+                    "responses": _answers(
+                        {"200": _json(_ref("AliasAnswer"), "The registry's aliases now")},
+                        *_WRITE,
+                        "404",
+                        "409",
+                    ),
+                }
+            }
+            for verb, body, summary in (
+                ("promote", "PromoteBody", "Serve a version (registry aliases; `retrain serve` follows)"),
+                ("rollback", "RollbackBody", "Serve the previous version again (registry aliases)"),
+            )
         },
         "/hooks/github": {
             "post": {
