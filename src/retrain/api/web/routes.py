@@ -6,6 +6,8 @@ else a logged 500 page without details (never a traceback in the browser).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -121,7 +123,7 @@ class WebApp:
             body = b"" if head else orjson.dumps(answer.data)
             await send_answer(send, answer.status, body, [(b"cache-control", b"no-store"), *_SECURITY])
         else:
-            await _stream(answer, send)
+            await _stream(answer, send, req.receive)
 
     async def _page(self, page: Page, send: Send, *, head: bool) -> None:
         body = b"" if head else render(page).encode()
@@ -146,18 +148,45 @@ def _match(parts: tuple[str, ...], path: str) -> tuple[Handler, list[str]]:
     raise NotFound(f"there is no page {path}", hint="the nav bar above lists the dashboard's pages")
 
 
-async def _stream(answer: Stream, send: Send) -> None:
+async def _stream(answer: Stream, send: Send, receive: Receive) -> None:
+    """Send the chunks as they come; stop as soon as the client goes away (a closed tab must not keep a
+    log follower polling until its run ends)."""
     await send({
         "type": "http.response.start",
         "status": 200,
         "headers": [(b"content-type", answer.content_type), (b"cache-control", b"no-store"),
                     (b"x-accel-buffering", b"no"), *_SECURITY],
     })  # fmt: skip
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    gone = asyncio.ensure_future(disconnected())
+    chunks = answer.chunks
     try:
-        async for chunk in answer.chunks:
+        while True:
+            step = asyncio.ensure_future(anext(chunks))
+            await asyncio.wait({step, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():  # the client left
+                step.cancel()
+                return
+            try:
+                chunk = step.result()
+            except StopAsyncIteration:
+                break
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    finally:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        gone.cancel()
+        await _close(chunks)
+
+
+async def _close(chunks: AsyncIterator[bytes]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
 
 
 async def serve_web(web: WebApp, scope: Scope, receive: Receive, send: Send) -> None:
