@@ -36,6 +36,7 @@ RETRAIN = [sys.executable, "-m", "retrain.cli.main"]
 TOKEN = "dashboard-test-token"
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "dashboard"
 WAIT_MS = 60_000  # generous: the machine running the tests may be loaded
+expect.set_options(timeout=WAIT_MS)  # assertions wait for their condition as long as actions do (not 5 s)
 
 FAILING = """
 apiVersion: tekton.dev/v1
