@@ -108,20 +108,29 @@ def test_bad_input_and_unknown_pages_are_pages_not_tracebacks(tmp_path: Path) ->
     asyncio.run(go())
 
 
-def test_rerun_action_needs_the_token_and_says_what_to_do(tmp_path: Path) -> None:
+def test_rerun_needs_the_token_and_starts_a_new_run_in_the_service(tmp_path: Path) -> None:
     async def go() -> None:
         async with platform(tmp_path) as p:
-            _add_runs(p.service.store, 1)
-            anonymous = await p.client.post("/api/v1/runs/run-000/rerun")
+            started = await p.start({"model": "anomaly-detector"})
+            assert started.status_code == 202, started.text
+            first = started.json()["run"]
+            await p.settle()
+            anonymous = await p.client.post(f"/api/v1/runs/{first}/rerun")
             assert anonymous.status_code == 401
-            wrong = await p.client.post("/api/v1/runs/run-000/rerun", headers={"Authorization": "Bearer no"})
+            wrong = await p.client.post(f"/api/v1/runs/{first}/rerun", headers={"Authorization": "Bearer no"})
             assert wrong.status_code == 403
             auth = {"Authorization": f"Bearer {TOKEN}"}
             unknown = await p.client.post("/api/v1/runs/nope/rerun", headers=auth)
             assert unknown.status_code == 404
-            refused = await p.client.post("/api/v1/runs/run-000/rerun", headers=auth)
-            assert refused.status_code == 409
-            assert "retrain runs rerun run-000 --from-failed" in refused.json()["reason"]
-            assert p.runs() == [p.service.store.get_run("run-000")]  # nothing was started
+            assert len(p.runs()) == 1  # nothing was started by the refused calls
+            again = await p.client.post(
+                f"/api/v1/runs/{first}/rerun", headers=auth, json={"from_failed": False}
+            )
+            assert again.status_code == 202, again.text
+            assert again.json()["status"] == "started"
+            await p.settle()
+            rerun = p.service.store.get_run(again.json()["run"])
+            assert rerun.state == "Succeeded"
+            assert rerun.manifest["metadata"]["annotations"]["retrain.dev/rerun-of"] == first
 
     asyncio.run(go())

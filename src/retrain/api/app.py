@@ -25,7 +25,7 @@ from retrain.api.errors import OUTCOME_STATUS, MethodNotAllowed, RateLimited, er
 from retrain.api.http import Request
 from retrain.api.openapi import openapi_document
 from retrain.api.protocol import Backend, Credentials, HookReply, Limiter
-from retrain.api.schemas import CancelBody, RunBody, parse_body
+from retrain.api.schemas import CancelBody, RerunBody, RunBody, parse_body
 from retrain.api.web import WebApp, is_web_path
 from retrain.asgi import (
     DEFAULT_READ_TIMEOUT_S,
@@ -36,7 +36,7 @@ from retrain.asgi import (
     require_json,
     send_answer,
 )
-from retrain.errors import Conflict, InvalidInput, NotFound, RetrainError
+from retrain.errors import InvalidInput, NotFound, RetrainError
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +190,16 @@ class ApiApp:
 
     async def _rerun_run(self, req: Request, args: list[str]) -> Answer:
         check_bearer(req.headers, self.credentials.api_token, what="the API", env="RETRAIN_API_TOKEN")
+        body = await self._body(req, "api")
+        what = f"POST /api/v1/runs/{args[0]}/rerun"
+        from_failed = True
+        if body.strip():  # the body is optional; when there is one, it is JSON
+            require_json(req.headers.get("content-type"), what=what, hint=_JSON_HINT)
+            from_failed = parse_body(RerunBody, parse_json(body, what=what), what=what).from_failed
         self.backend.store.get_run(args[0])  # 404 for an unknown run
-        # Said, not faked: the service has no re-run launcher yet (the engine's re-run runs in the CLI).
-        raise Conflict(
-            f"the service cannot re-run {args[0]!r} yet",
-            hint=f"run `retrain runs rerun {args[0]} --from-failed` on the service's machine",
-        )
+        launch = await self.backend.rerun_run(args[0], from_failed=from_failed)
+        status = OUTCOME_STATUS.get(launch.outcome, 200)
+        return status, {"status": launch.outcome, "run": launch.run, "reason": launch.reason}
 
     async def _github(self, req: Request, args: list[str]) -> Answer:
         if not _form(req):

@@ -287,11 +287,14 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v1/runs/{name}/rerun": {
             "post": {
-                "summary": "Re-run a run from its failed tasks (not yet in the service: always 409 with the "
-                "`retrain runs rerun NAME --from-failed` command to use instead)",
+                "summary": "Re-run a run in the service: from its failed tasks (the default; those that "
+                'succeeded keep their results) or whole (`{"from_failed": false}`); the same concurrency '
+                "policy as any run (202 started or queued, 409 refused)",
                 "security": bearer,
                 "parameters": [_name_param()],
-                "responses": _answers({}, *_WRITE, "404", "409"),
+                "responses": _answers(
+                    {"202": _json(_ref("Answer"), "Re-run started or queued")}, *_WRITE, "404", "409"
+                ),
             }
         },
         "/api/v1/models": {

@@ -57,6 +57,12 @@ class RunBody(BaseModel):
         return value
 
 
+class RerunBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    from_failed: bool = True  # the tasks that succeeded keep their results and are not run again
+
+
 class CancelBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -104,6 +104,18 @@ class Launcher:
         # threads contending for the store's lock with the engine's own polling on this loop made every
         # launch wait for GIL hand-offs (10 ms each under a flood of deliveries).
         sub = self.engine.submit(run, host_dirs=host_dirs)
+        return self._admit_and_start(sub, f"{req.trigger}, model {req.model}")
+
+    async def relaunch(self, run: str, *, from_failed: bool) -> Launch:
+        """Re-run a recorded run (`retrain runs rerun`): with `from_failed`, the tasks that succeeded keep
+        their results. The new run goes through the same concurrency policy as any other."""
+        from retrain.app.runs import RerunRequest, prepare_rerun
+
+        self._refuse_if_closing()
+        sub = prepare_rerun(self.engine, RerunRequest(run, from_failed=from_failed))
+        return self._admit_and_start(sub, f"re-run of {run}")
+
+    def _admit_and_start(self, sub: Submission, what: str) -> Launch:
         if sub.concurrency is None:
             decision, reason = "start", "no concurrency policy"
         else:
@@ -117,7 +129,7 @@ class Launcher:
         self._active[sub.name] = _Active(sub, control, task)
         self._idle.clear()
         outcome: Outcome = "started" if decision == "start" else "queued"
-        log.info("run %s %s (%s, model %s): %s", sub.name, outcome, req.trigger, req.model, reason)
+        log.info("run %s %s (%s): %s", sub.name, outcome, what, reason)
         return Launch(outcome, sub.name, reason)
 
     async def wait_idle(self, timeout_s: float | None = None) -> bool:

@@ -199,6 +199,10 @@ class Service:
         )
         return await self.launch(req)
 
+    async def rerun_run(self, run: str, *, from_failed: bool) -> Launch:
+        """Re-run a recorded run in this service (the API's POST /api/v1/runs/NAME/rerun)."""
+        return await self.launcher.relaunch(run, from_failed=from_failed)
+
     async def github_event(self, event: str, delivery: str, payload: Any) -> HookResult:
         return await self.github.handle(event, delivery, payload)
 
