@@ -305,3 +305,34 @@ def test_a_value_outside_the_enum_is_rejected(home: Path) -> None:
     err = _rejected(home, ENUM)
     assert err.reason == "InvalidParamValue"
     assert "carrier-pigeon" in err.detail
+
+
+BARE_ARRAY = """
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata:
+  name: bare-array
+spec:
+  params:
+    - name: cmd
+      value: [sh, -c, 'printf "%s|" "$@"; echo', sh]
+  taskSpec:
+    params:
+      - name: cmd
+        type: array
+      - name: extra
+        type: array
+        default: [--one, "two words"]
+    steps:
+      - name: echo
+        image: busybox
+        command: ["$(params.cmd)"]
+        args: ["$(params.extra)", "--last=$(params.extra[1])"]
+"""
+
+
+def test_an_array_param_used_whole_without_brackets_expands_in_command_and_args(run: RunYaml) -> None:
+    """Tekton's kaniko catalog Task passes `- $(params.EXTRA_ARGS)` (upstream examples' pipelinerun.yaml)."""
+    ran = run(BARE_ARRAY)
+    assert ran.result.succeeded, ran.result.message
+    assert ran.output("bare-array") == ["--one|two words|--last=two words|"]

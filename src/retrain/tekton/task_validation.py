@@ -161,11 +161,14 @@ def _check_task_reference(report: Report, scope: _TaskScope, rel: FieldPath, tex
             return
         base = rest.split("[", 1)[0]
         in_list = rel[-2] in ("command", "args") if len(rel) >= 2 else False
-        if base in arrays and not rest.endswith("]"):
+        # Tekton (validateStepArrayUsage): a whole array, `$(params.a[*])` or bare `$(params.a)`, may only be
+        # a whole element of command/args, where it expands into several elements.
+        isolated = in_list and whole_reference(text) == ref
+        if base in arrays and not rest.endswith("]") and not isolated:
             report.add(
                 rel, f"array param {base!r} used as a string", hint=f"use $(params.{base}[*]) in args/command"
             )
-        elif base in arrays and rest.endswith("[*]") and not (in_list and whole_reference(text) == ref):
+        elif base in arrays and rest.endswith("[*]") and not isolated:
             report.add(
                 rel,
                 f"$({ref}) must be a whole element of command or args",
