@@ -642,9 +642,9 @@ spec:
             - name: browser
               value: [chrome, firefox]
           include:
-            - name: mac-safari
+            - name: $(params.platform)-safari
               params:
-                - {name: platform, value: mac}
+                - {name: platform, value: windows}
                 - {name: browser, value: safari}
             - name: chrome-flag
               params:
@@ -690,19 +690,28 @@ def test_matrix_fans_out_includes_and_aggregates_results(run: RunYaml) -> None:
     assert ran.result.succeeded, ran.result.message
     build = [c for c in ran.status["childReferences"] if c["pipelineTaskName"] == "build"]
     assert [c["name"] for c in build] == [f"mx-build-{i}" for i in range(5)]
-    assert [c.get("displayName") for c in build] == ["chrome-flag", None, "chrome-flag", None, "mac-safari"]
+    # Tekton's FanOut: the first matrix param varies fastest; an include adds a combination only when none
+    # of its values is already in one, and its name (params substituted) becomes the displayName.
+    assert [c.get("displayName") for c in build] == [
+        "chrome-flag",
+        "chrome-flag",
+        None,
+        None,
+        "windows-safari",
+    ]
     gather = next(c for c in ran.status["childReferences"] if c["pipelineTaskName"] == "gather")
     assert gather["displayName"] == "Gather mac and $(params.all[0])"  # array params are not substituted
-    combos = sorted(
-        str(tr.results["combo"]) for tr in ran.store.taskruns("mx") if tr.pipeline_task == "build"
-    )
-    assert combos == [
+    by_name = {
+        tr.name: str(tr.results["combo"]) for tr in ran.store.taskruns("mx") if tr.pipeline_task == "build"
+    }
+    assert [by_name[f"mx-build-{i}"] for i in range(5)] == [
         "linux-chrome-fast",
-        "linux-firefox-none",
         "mac-chrome-fast",
+        "linux-firefox-none",
         "mac-firefox-none",
-        "mac-safari-none",
+        "windows-safari-none",
     ]
+    combos = sorted(by_name.values())
     assert ran.output("mx-gather") == [" ".join(combos) + " "]
     assert ran.skipped() == {"empty": {"name": "empty", "reason": "Matrix Parameters have an empty array"}}
     assert (ran.result.status, ran.result.reason) == ("True", "Completed")

@@ -12,7 +12,7 @@ from typing import Any
 
 from retrain.engine import reasons
 from retrain.engine.backoff import backoff_for
-from retrain.engine.matrix import combinations
+from retrain.engine.matrix import combinations, display_name, length_facts
 from retrain.engine.params import param_replacements, resolve_params
 from retrain.engine.reasons import RunRejected
 from retrain.engine.scheduler import (
@@ -118,25 +118,6 @@ def _without_keys(r: Replacements, prefixes: tuple[str, ...]) -> Replacements:
     )
 
 
-def _display_name(
-    task: PipelineTask, params: Mapping[str, ParamValue], replacements: Replacements
-) -> str | None:
-    """Tekton's childReferences displayName: the task's, with the pipeline's params and results and then the
-    TaskRun's own params substituted; for a matrix, the names of the `include` entries the TaskRun matches."""
-    if not task.display_name and (task.matrix is None or not task.matrix.include):
-        return None
-    own = param_replacements({k: v for k, v in params.items() if isinstance(v, str)})
-    name = substitute_string(substitute_string(task.display_name or "", replacements), own) or None
-    if task.matrix is not None:
-        matched = [
-            substitute_string(include.name, own)
-            for include in task.matrix.include
-            if include.name and all(params.get(p.name) == p.value for p in include.params)
-        ]
-        name = " ".join(matched) or name
-    return name
-
-
 class PipelineRunner:
     def __init__(
         self,
@@ -169,6 +150,8 @@ class PipelineRunner:
         self.finally_start_time: datetime | None = None  # wall clock, for the status
         self.last_publish = float("-inf")
         self.base = self._base_replacements()
+        self.matrix_facts: dict[str, str] = {}  # $(tasks.X.matrix.length), $(tasks.X.matrix.R.length)
+        self.display_names: dict[str, str | None] = {}  # TaskRun name -> childReferences displayName
         self.spec_doc = req.spec.model_dump(by_alias=True, exclude_none=True)  # constant: dumped once
 
     # --- facts -------------------------------------------------------------------------------------------
@@ -185,6 +168,10 @@ class PipelineRunner:
         for decl in self.req.spec.workspaces:
             strings.setdefault(f"workspaces.{decl.name}.bound", "false")
         return param_replacements(self.req.params).merged(Replacements(strings=strings))
+
+    def _replacements(self, is_finally: bool) -> Replacements:
+        results = result_replacements(self.states, with_status=is_finally)
+        return self.base.merged(results).merged(Replacements(strings=self.matrix_facts))
 
     def facts(self) -> Facts:
         return Facts(
@@ -301,15 +288,15 @@ class PipelineRunner:
             )
             return
         state.phase = "running"
-        replacements = self.base.merged(result_replacements(self.states, with_status=state.is_finally))
+        replacements = self._replacements(state.is_finally)
         if task.when:  # childReferences show the when expressions as evaluated, as Tekton's do
             _, state.when = all_true(task.when, replacements)
         signal = CancelSignal()
         self.signals[name] = signal
         for req in requests:
             state.taskruns.append(req.name)
-            display_name = _display_name(task, req.params, replacements)
-            self.children.append(ChildReference(req.name, name, display_name, tuple(state.when)))
+            shown = self.display_names.get(req.name)
+            self.children.append(ChildReference(req.name, name, shown, tuple(state.when)))
         deadline = self._task_deadline(state.is_finally)
         coroutine = asyncio.gather(
             *(execute_taskrun(r, self.env, signal, deadline=deadline) for r in requests)
@@ -322,7 +309,7 @@ class PipelineRunner:
         return min(candidates) if candidates else None
 
     def _taskrun_requests(self, task: PipelineTask, is_finally: bool) -> list[TaskRunRequest]:
-        replacements = self.base.merged(result_replacements(self.states, with_status=is_finally))
+        replacements = self._replacements(is_finally)
         outer = substitute_model(task.model_copy(update={"task_spec": None}), replacements)
         if task.task_spec is not None:
             declared = tuple(f"params.{p.name}" for p in task.task_spec.params)
@@ -366,10 +353,15 @@ class PipelineRunner:
             named = {p.name for p in given}
             given += [Param(name=k, value=v) for k, v in self.req.params.items() if k not in named]
         combos = combinations(outer.matrix, owner=task.name) if outer.matrix else [[]]
+        if outer.matrix:
+            declared_results = [r.name for r in spec.results]
+            self.matrix_facts.update(length_facts(task.name, len(combos), {}, declared_results))
         requests = []
         for index, combo in enumerate(combos):
             name = child_name(self.req.name, task.name, f"-{index}" if outer.matrix else "")
             merged = {p.name: p for p in given} | {p.name: p for p in combo}
+            own = {p.name: p.value for p in merged.values()}
+            self.display_names[name] = display_name(task, own, replacements)
             values = resolve_params(
                 spec.params,
                 list(merged.values()),
@@ -427,6 +419,7 @@ class PipelineRunner:
             state.results = {
                 k: [str(o.results[k]) for o in outcomes if isinstance(o.results.get(k), str)] for k in keys
             }
+            self.matrix_facts.update(length_facts(name, len(outcomes), state.results, ()))
         else:
             state.results = dict(outcomes[0].results)
 
