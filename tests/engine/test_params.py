@@ -336,3 +336,55 @@ def test_an_array_param_used_whole_without_brackets_expands_in_command_and_args(
     ran = run(BARE_ARRAY)
     assert ran.result.succeeded, ran.result.message
     assert ran.output("bare-array") == ["--one|two words|--last=two words|"]
+
+
+PROPAGATED = """
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: prop
+spec:
+  params:
+    - name: undeclared
+      value: from-run
+    - name: obj
+      value: {k: v}
+  pipelineSpec:
+    params:
+      - name: who
+        default: "$(context.pipelineRun.name)"
+    tasks:
+      - name: t
+        retries: 2
+        params:
+          - name: r
+            value: "$(context.pipelineTask.retries)"
+        workspaces: [{name: ws, workspace: shared}]
+        taskSpec:
+          params:
+            - name: r
+            - name: me
+              default: "$(context.taskRun.name)"
+            - name: file
+              default: "$(workspaces.ws.path)/f"
+          workspaces: [{name: ws}]
+          steps:
+            - image: busybox
+              script: |
+                echo "u=$(params.undeclared) k=$(params.obj.k) who=$(params.who)" \\
+                  "r=$(params.r) me=$(params.me)"
+                echo hi > $(params.file) && cat $(workspaces.ws.path)/f
+    workspaces: [{name: shared}]
+  workspaces:
+    - name: shared
+      emptyDir: {}
+"""
+
+
+def test_run_params_and_context_variables_reach_inline_specs_and_defaults(run: RunYaml) -> None:
+    """Tekton offers every PipelineRun param to the (inline) pipeline, declared or not; a param value gets the
+    context, workspace and result variables after the params (ApplyParameters, then ApplyContexts, ...);
+    `$(context.pipelineTask.retries)` is the pipeline task's retries."""
+    ran = run(PROPAGATED)
+    assert ran.result.succeeded, ran.result.message
+    assert ran.output("prop-t") == ["u=from-run k=v who=prop r=2 me=prop-t", "hi"]

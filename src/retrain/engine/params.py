@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from retrain.engine import reasons
 from retrain.engine.reasons import RunRejected
 from retrain.tekton.model import Param, ParamSpec, ParamType, ParamValue
-from retrain.tekton.substitution import Replacements
+from retrain.tekton.substitution import Replacements, substitute_string
 
 
 def value_type(value: ParamValue) -> ParamType:
@@ -112,3 +112,16 @@ def check_array_indexing(references: Sequence[str], values: Mapping[str, ParamVa
                 reasons.PR_PARAM_ARRAY_INDEXING_INVALID,
                 f'{owner} references $({ref}) but param "{name}" has only {len(value)} items',
             )
+
+
+def fill_params(params: Mapping[str, ParamValue], r: Replacements) -> dict[str, ParamValue]:
+    """Param values with the task's non-param variables substituted (never `$(params...)`: one pass only)."""
+    filled: dict[str, ParamValue] = {}
+    for name, value in params.items():
+        if isinstance(value, str):
+            filled[name] = substitute_string(value, r)
+        elif isinstance(value, list):
+            filled[name] = [substitute_string(item, r) for item in value]
+        else:
+            filled[name] = {key: substitute_string(item, r) for key, item in value.items()}
+    return filled

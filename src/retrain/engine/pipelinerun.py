@@ -309,7 +309,9 @@ class PipelineRunner:
         return min(candidates) if candidates else None
 
     def _taskrun_requests(self, task: PipelineTask, is_finally: bool) -> list[TaskRunRequest]:
-        replacements = self._replacements(is_finally)
+        # Tekton's ApplyPipelineTaskContexts: the task's own retries, for its params, matrix and displayName
+        retries = Replacements(strings={"context.pipelineTask.retries": str(task.retries)})
+        replacements = self._replacements(is_finally).merged(retries)
         outer = substitute_model(task.model_copy(update={"task_spec": None}), replacements)
         if task.task_spec is not None:
             declared = tuple(f"params.{p.name}" for p in task.task_spec.params)

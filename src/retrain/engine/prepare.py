@@ -131,7 +131,8 @@ def prepare_pipelinerun(
     except InvalidInput as exc:
         raise RunRejected(reasons.PR_INVALID_GRAPH, exc.message) from exc
     owner = f'Pipeline "{pipeline_name}"'
-    params = resolve_params(spec.params, run.spec.params, owner=owner)
+    # Tekton's ApplyParameters offers every param the PipelineRun gives, declared or not (propagated params).
+    params = resolve_params(spec.params, run.spec.params, owner=owner, propagate_undeclared=True)
     check_array_indexing(find_references(spec.model_dump_json(by_alias=True)), params, owner=owner)
     workspaces = bind_run_workspaces(run.spec.workspaces, run_dir, host_dirs=host_dirs)
     check_declared([(w.name, w.optional) for w in spec.workspaces], workspaces, owner=owner)

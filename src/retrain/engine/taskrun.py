@@ -19,7 +19,7 @@ from retrain.engine.backoff import NO_BACKOFF, Backoff
 from retrain.engine.clock import Clock
 from retrain.engine.images import entrypoint_argv, known_images
 from retrain.engine.mounts import attempt_dir, write_mounts
-from retrain.engine.params import param_replacements
+from retrain.engine.params import fill_params, param_replacements
 from retrain.engine.process import StepLaunch, run_step
 from retrain.engine.sandbox import Mount, Sandbox
 from retrain.engine.scripts import materialize_script
@@ -160,7 +160,10 @@ class _Attempt:
             alias = self.dirs["/tekton/steps"] / str(index)  # Tekton links /tekton/steps/<index> too
             if not alias.is_symlink():
                 alias.symlink_to(f"step-{name}")
-        return param_replacements(self.req.params).merged(Replacements(strings=strings))
+        others = Replacements(strings=strings)
+        # Tekton applies params first, then contexts, results, step exit codes and workspaces, so a param
+        # value (a default such as "$(context.taskRun.name)" or "$(workspaces.src.path)/x") gets them too.
+        return param_replacements(fill_params(self.req.params, others)).merged(others)
 
     async def run(self, deadline: float | None) -> tuple[Phase, str, str, list[StepState]]:
         replacements = self.replacements()
