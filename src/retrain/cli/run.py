@@ -38,10 +38,12 @@ def load(files: list[Path]) -> LoadResult:
     """Load and validate every document; all problems are reported together, before anything runs."""
     from retrain.errors import InvalidInputs
     from retrain.tekton.loader import load_files
+    from retrain.tekton.local_support import local_support_problems
     from retrain.tekton.validation import validate_object
 
     loaded = load_files(files)
     problems = [p for doc in loaded.documents for p in validate_object(doc.obj, where=doc.source)]
+    problems += [p for doc in loaded.documents for p in local_support_problems(doc.obj, where=doc.source)]
     if len(problems) == 1:
         raise problems[0]
     if problems:

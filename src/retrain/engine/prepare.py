@@ -8,9 +8,10 @@ starts half-way.
 from __future__ import annotations
 
 import difflib
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,13 @@ from retrain.engine.workspaces import bind_run_workspaces, check_declared, task_
 from retrain.errors import InvalidInput, Location
 from retrain.tekton.dag import build_dag
 from retrain.tekton.durations import DEFAULT_TIMEOUT, parse_duration
+from retrain.tekton.local_support import (
+    Unsupported,
+    ignored_user_ids,
+    unsupported_in_bindings,
+    unsupported_in_pipeline,
+    unsupported_in_task,
+)
 from retrain.tekton.model import (
     ParamValue,
     Pipeline,
@@ -36,6 +44,8 @@ from retrain.tekton.model import (
     WorkspaceDeclaration,
 )
 from retrain.tekton.substitution import find_references
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,6 +100,32 @@ def _did_you_mean(name: str | None, known: Mapping[str, object]) -> str:
     return f"known: {', '.join(sorted(known)) or 'none'}; load it with -f FILE"
 
 
+def _refuse_unsupported(found: Sequence[Unsupported], reason: str) -> None:
+    """A field the engine would have to ignore stops the run at creation (never a vacuous success)."""
+    if found:
+        first = found[0]
+        more = f" (and {len(found) - 1} more such fields)" if len(found) > 1 else ""
+        raise RunRejected(
+            reason,
+            first.message + more,
+            location=Location(field=first.field_path),
+            hint=first.hint,
+        )
+
+
+def _warn_user_ids(taskrun: str, spec: TaskSpec, pod_template: Mapping[str, object] | None = None) -> None:
+    ignored = ignored_user_ids(spec, ("spec",))
+    context = (pod_template or {}).get("securityContext")
+    if isinstance(context, dict) and "runAsUser" in context:
+        ignored.append(f"spec.podTemplate.securityContext.runAsUser={context['runAsUser']}")
+    if ignored:
+        log.warning(
+            "TaskRun %s: %s ignored: every step runs as the invoking user (no user switch without a cluster)",
+            taskrun,
+            ", ".join(ignored),
+        )
+
+
 def _timeout(text: str | None, field_path: str, default: timedelta | None) -> timedelta | None:
     if not text:
         return default
@@ -136,7 +172,18 @@ def prepare_pipelinerun(
     check_array_indexing(find_references(spec.model_dump_json(by_alias=True)), params, owner=owner)
     workspaces = bind_run_workspaces(run.spec.workspaces, run_dir, host_dirs=host_dirs)
     check_declared([(w.name, w.optional) for w in spec.workspaces], workspaces, owner=owner)
+    unsupported = unsupported_in_pipeline(spec, ("spec", "pipelineSpec"))
     for task in [*spec.tasks, *spec.finally_]:  # fail early on a missing referenced Task
+        if task.task_ref is not None and not task.task_ref.resolver:
+            referenced = catalog.task(task.task_ref)
+            owner = f'Task "{task.task_ref.name}"'
+            unsupported += [replace(u, owner=owner) for u in unsupported_in_task(referenced, ("spec",))]
+            _warn_user_ids(f"{name}-{task.name}", referenced)
+        elif task.task_spec is not None:
+            _warn_user_ids(f"{name}-{task.name}", task.task_spec)
+    unsupported += unsupported_in_bindings(run.spec.workspaces, ("spec", "workspaces"))
+    _refuse_unsupported(unsupported, reasons.PR_VALIDATION_FAILED)
+    for task in [*spec.tasks, *spec.finally_]:
         if task.task_ref is not None:
             catalog.task(task.task_ref)
     timeouts = run.spec.timeouts
@@ -186,6 +233,13 @@ def prepare_taskrun(
     else:
         raise RunRejected(reasons.PR_VALIDATION_FAILED, "spec needs taskRef or taskSpec")
     owner = f'Task "{task_name}"'
+    unsupported = unsupported_in_task(spec, ("spec", "taskSpec") if inline else ("spec",))
+    unsupported = [replace(u, owner=None if inline else owner) for u in unsupported]
+    unsupported += unsupported_in_bindings(run.spec.workspaces, ("spec", "workspaces"))
+    if run.spec.debug is not None:
+        unsupported.append(Unsupported(("spec", "debug"), "debug breakpoints", "not implemented yet"))
+    _refuse_unsupported(unsupported, reasons.TR_VALIDATION_FAILED)
+    _warn_user_ids(name, spec, run.spec.pod_template)
     params = resolve_params(spec.params, run.spec.params, owner=owner, propagate_undeclared=inline)
     check_array_indexing(find_references(spec.model_dump_json(by_alias=True)), params, owner=owner)
     bound = bind_run_workspaces(run.spec.workspaces, run_dir, host_dirs=host_dirs)

@@ -1,0 +1,250 @@
+"""Which valid Tekton fields the local engine does not honour: each is an error at creation, never ignored.
+
+The model accepts every Tekton v1 field (the same YAML must stay valid for a cluster: cluster/validate.py),
+so this check is separate from `validation`: it runs only where the local engine is about to run a spec
+(`retrain run`, and `engine.prepare` for whatever reaches the engine by another path). A field whose meaning
+Tekton keeps without it locally (serviceAccountName, podTemplate, computeResources, securityContext,
+stepSpecs) is accepted and ignored; see docs/ENGINE.md for the table of every feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from retrain.errors import InvalidInput, Location
+from retrain.tekton.loader import SourceMap
+from retrain.tekton.model import (
+    Pipeline,
+    PipelineRun,
+    PipelineSpec,
+    PipelineTask,
+    Step,
+    StepTemplate,
+    Task,
+    TaskRun,
+    TaskSpec,
+    TektonObject,
+    WorkspaceBinding,
+)
+from retrain.tekton.problems import FieldPath, format_field_path
+from retrain.tekton.references import iter_references
+
+__all__ = [
+    "Unsupported",
+    "local_support_problems",
+    "unsupported_in_bindings",
+    "unsupported_in_object",
+    "unsupported_in_pipeline",
+    "unsupported_in_task",
+]
+
+_NOT_YET = "the local engine does not implement it yet"
+_NO_CLUSTER = "it needs a Kubernetes cluster, which this machine does not have"
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A field the local engine would have to ignore: where, which feature, and why not on this machine."""
+
+    path: FieldPath
+    feature: str
+    why: str
+    hint: str | None = None
+    owner: str | None = None  # e.g. 'Task "build"' when the field is in a Task referenced by name
+
+    @property
+    def field_path(self) -> str:
+        path = format_field_path(self.path)
+        return f"{self.owner} {path}" if self.owner else path
+
+    @property
+    def message(self) -> str:
+        return f"the local engine does not support {self.feature}: {self.why}"
+
+    def problem(self, where: SourceMap | None) -> InvalidInput:
+        location = where.location(self.field_path) if where else Location(field=self.field_path)
+        return InvalidInput(self.message, location=location, hint=self.hint)
+
+
+def _container(prefix: FieldPath, c: Step | StepTemplate) -> Iterator[Unsupported]:
+    if c.volume_mounts:
+        yield Unsupported(
+            (*prefix, "volumeMounts"),
+            "volumeMounts (pod volumes)",
+            f"pod volumes are not mounted into steps; {_NOT_YET}",
+            "share files through a workspace instead",
+        )
+    if c.volume_devices:
+        yield Unsupported((*prefix, "volumeDevices"), "volumeDevices", f"block devices: {_NO_CLUSTER}")
+    if c.env_from:
+        yield Unsupported(
+            (*prefix, "envFrom"),
+            "envFrom (environment from a ConfigMap or Secret)",
+            f"ConfigMaps and Secrets are not read into the environment; {_NOT_YET}",
+            "set the variables with env[].value",
+        )
+    for j, env in enumerate(c.env or []):
+        if env.value_from is not None:
+            yield Unsupported(
+                (*prefix, "env", j, "valueFrom"),
+                f"env valueFrom (variable {env.name!r} from a ConfigMap, Secret or field)",
+                f"the value is not read from the cluster object; {_NOT_YET}",
+                "give the variable a literal value",
+            )
+
+
+def _step(prefix: FieldPath, step: Step) -> Iterator[Unsupported]:
+    yield from _container(prefix, step)
+    for name, value in (("stdoutConfig", step.stdout_config), ("stderrConfig", step.stderr_config)):
+        if value is not None:
+            yield Unsupported((*prefix, name), f"{name} (step output to a file)", _NOT_YET)
+    if step.ref is not None:
+        if step.ref.resolver:
+            yield Unsupported(
+                (*prefix, "ref", "resolver"),
+                f'remote resolution ("{step.ref.resolver}" resolver) of a StepAction',
+                "it needs the network and a cluster's resolvers",
+            )
+        else:
+            yield Unsupported((*prefix, "ref"), "StepActions (step ref)", _NOT_YET)
+    for name, items in (("params", step.params), ("results", step.results), ("when", step.when)):
+        if items:
+            yield Unsupported((*prefix, name), f"step-level {name} (a StepAction feature)", _NOT_YET)
+    if step.workspaces:
+        yield Unsupported((*prefix, "workspaces"), "step-level workspaces (isolated workspaces)", _NOT_YET)
+
+
+def unsupported_in_task(spec: TaskSpec, path: FieldPath) -> list[Unsupported]:
+    """Every field of a Task spec that the local engine would not honour."""
+    found: list[Unsupported] = []
+    for i, sidecar in enumerate(spec.sidecars or []):
+        found.append(
+            Unsupported(
+                (*path, "sidecars", i),
+                f"sidecars (sidecar {sidecar.name or i!r})",
+                f"only the steps run; a container beside them is not started; {_NOT_YET}",
+            )
+        )
+    if spec.volumes:
+        found.append(
+            Unsupported(
+                (*path, "volumes"),
+                "volumes (pod volumes)",
+                f"pod volumes are not mounted into steps; {_NOT_YET}",
+                "share files through a workspace instead",
+            )
+        )
+    if spec.step_template is not None:
+        found.extend(_container((*path, "stepTemplate"), spec.step_template))
+    for i, step in enumerate(spec.steps):
+        found.extend(_step((*path, "steps", i), step))
+    for rel, _text, ref in iter_references(spec.steps, (*path, "steps")):
+        if ref.startswith(("artifacts.", "step.artifacts.")):
+            found.append(Unsupported(rel, f"artifacts ($({ref}))", _NOT_YET))
+    return found
+
+
+def _pipeline_task(prefix: FieldPath, task: PipelineTask) -> Iterator[Unsupported]:
+    if task.pipeline_ref is not None or task.pipeline_spec is not None:
+        field_name = "pipelineRef" if task.pipeline_ref is not None else "pipelineSpec"
+        yield Unsupported((*prefix, field_name), "pipelines in pipelines", _NOT_YET)
+    if task.task_ref is not None and task.task_ref.resolver:
+        yield Unsupported(
+            (*prefix, "taskRef", "resolver"),
+            f'remote resolution ("{task.task_ref.resolver}" resolver)',
+            "it needs the network and a cluster's resolvers",
+            "pass the Task's YAML with another -f FILE and refer to it by name",
+        )
+    for j, when in enumerate(task.when):
+        if when.cel is not None:
+            yield Unsupported((*prefix, "when", j, "cel"), "CEL when expressions", _NOT_YET)
+    spec = task.task_spec
+    if spec is not None:
+        if spec.api_version is not None or spec.kind is not None or spec.spec is not None:
+            yield Unsupported(
+                (*prefix, "taskSpec"), "custom tasks", f"a custom task's controller: {_NO_CLUSTER}"
+            )
+        yield from unsupported_in_task(spec, (*prefix, "taskSpec"))
+    for rel, _text, ref in iter_references(task.params, (*prefix, "params")):
+        if ref.startswith("tasks.") and (".inputs." in ref or ".outputs." in ref):
+            yield Unsupported(rel, f"artifacts ($({ref}))", _NOT_YET)
+
+
+def unsupported_in_pipeline(spec: PipelineSpec, path: FieldPath) -> list[Unsupported]:
+    """Every field of a Pipeline spec (embedded taskSpecs included) the local engine would not honour."""
+    found: list[Unsupported] = []
+    for section, tasks in (("tasks", spec.tasks), ("finally", spec.finally_)):
+        for i, task in enumerate(tasks):
+            found.extend(_pipeline_task((*path, section, i), task))
+    return found
+
+
+def unsupported_in_bindings(bindings: Sequence[WorkspaceBinding], path: FieldPath) -> list[Unsupported]:
+    found: list[Unsupported] = []
+    for i, binding in enumerate(bindings):
+        for name in ("configMap", "secret", "projected", "csi"):
+            if getattr(binding, {"configMap": "config_map"}.get(name, name)) is not None:
+                why = _NO_CLUSTER if name == "csi" else f"its content is not materialised locally; {_NOT_YET}"
+                found.append(
+                    Unsupported(
+                        (*path, i, name),
+                        f"a workspace bound to a {name} (workspace {binding.name!r})",
+                        why,
+                        "bind it to an emptyDir or a host directory (-w NAME=DIR) holding the files",
+                    )
+                )
+    return found
+
+
+def unsupported_in_object(obj: TektonObject) -> list[Unsupported]:
+    """What the local engine would not honour in one loaded document (refs by name are checked in prepare)."""
+    if isinstance(obj, Task):
+        return unsupported_in_task(obj.spec, ("spec",))
+    if isinstance(obj, Pipeline):
+        return unsupported_in_pipeline(obj.spec, ("spec",))
+    found = unsupported_in_bindings(obj.spec.workspaces, ("spec", "workspaces"))
+    if isinstance(obj, TaskRun):
+        if obj.spec.task_spec is not None:
+            found += unsupported_in_task(obj.spec.task_spec, ("spec", "taskSpec"))
+        if obj.spec.debug is not None:
+            found.append(Unsupported(("spec", "debug"), "debug breakpoints", _NOT_YET))
+        if obj.spec.task_ref is not None and obj.spec.task_ref.resolver:
+            found.append(_resolver(("spec", "taskRef", "resolver"), obj.spec.task_ref.resolver))
+    elif isinstance(obj, PipelineRun):
+        if obj.spec.pipeline_spec is not None:
+            found += unsupported_in_pipeline(obj.spec.pipeline_spec, ("spec", "pipelineSpec"))
+        if obj.spec.pipeline_ref is not None and obj.spec.pipeline_ref.resolver:
+            found.append(_resolver(("spec", "pipelineRef", "resolver"), obj.spec.pipeline_ref.resolver))
+    return found
+
+
+def _resolver(path: FieldPath, resolver: str) -> Unsupported:
+    return Unsupported(
+        path,
+        f'remote resolution ("{resolver}" resolver)',
+        "it needs the network and a cluster's resolvers",
+        "pass the YAML with another -f FILE and refer to it by name",
+    )
+
+
+def local_support_problems(obj: TektonObject, *, where: SourceMap | None = None) -> list[InvalidInput]:
+    """The fields of `obj` the local engine would not honour, as problems with field path and file:line."""
+    return [u.problem(where) for u in unsupported_in_object(obj)]
+
+
+def ignored_user_ids(spec: TaskSpec, path: FieldPath) -> list[str]:
+    """The `securityContext.runAsUser` fields of a Task spec, which the engine accepts and ignores (steps run
+    as the invoking user; Tekton's examples only use it to show that scripts run under any uid)."""
+    found: list[str] = []
+    containers: list[tuple[FieldPath, Step | StepTemplate]] = [
+        ((*path, "steps", i), s) for i, s in enumerate(spec.steps)
+    ]
+    if spec.step_template is not None:
+        containers.append(((*path, "stepTemplate"), spec.step_template))
+    for prefix, container in containers:
+        context = container.security_context or {}
+        for key in ("runAsUser", "runAsGroup"):
+            if key in context:
+                found.append(f"{format_field_path((*prefix, 'securityContext', key))}={context[key]}")
+    return found

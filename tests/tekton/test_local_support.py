@@ -1,0 +1,152 @@
+"""Fields the local engine does not honour are refused at creation (field path, file:line, feature, why),
+while the same YAML stays valid for a cluster; fields whose meaning Tekton keeps without them are accepted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retrain.engine.prepare import Catalog, prepare_pipelinerun, prepare_taskrun
+from retrain.engine.reasons import RunRejected
+from retrain.tekton.loader import load_text
+from retrain.tekton.local_support import local_support_problems
+from retrain.tekton.model import PipelineRun, Task, TaskRun
+from retrain.tekton.validation import validate_object
+
+SIDECAR_TASK = """\
+apiVersion: tekton.dev/v1
+kind: Task
+metadata:
+  name: with-sidecar
+spec:
+  steps:
+    - name: main
+      image: alpine
+      script: cat /shared/ready
+      volumeMounts:
+        - {name: shared, mountPath: /shared}
+      env:
+        - name: TOKEN
+          valueFrom: {secretKeyRef: {name: s, key: k}}
+  sidecars:
+    - name: server
+      image: alpine
+      script: touch /shared/ready
+  volumes:
+    - {name: shared, emptyDir: {}}
+"""
+
+
+def _problems(text: str) -> list[str]:
+    loaded = load_text(text, file="t.yaml")
+    return [str(p) for doc in loaded.documents for p in local_support_problems(doc.obj, where=doc.source)]
+
+
+def test_unhonoured_task_fields_are_problems_with_file_line_and_field_path() -> None:
+    problems = _problems(SIDECAR_TASK)
+    assert len(problems) == 4, problems
+    joined = "\n".join(problems)
+    assert "t.yaml:16" in joined and "spec.sidecars[0]" in joined and "does not support sidecars" in joined
+    assert "t.yaml:19" in joined and "spec.volumes" in joined
+    assert "spec.steps[0].volumeMounts" in joined
+    assert "spec.steps[0].env[0].valueFrom" in joined and "'TOKEN'" in joined
+
+
+def test_the_same_yaml_stays_valid_for_a_cluster() -> None:
+    loaded = load_text(SIDECAR_TASK, file="t.yaml")
+    assert [p for doc in loaded.documents for p in validate_object(doc.obj, where=doc.source)] == []
+
+
+def test_fields_tekton_keeps_the_meaning_of_are_accepted() -> None:
+    text = """\
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: tr}
+spec:
+  serviceAccountName: builder
+  podTemplate: {securityContext: {runAsUser: 1001}}
+  computeResources: {requests: {cpu: "1"}}
+  taskSpec:
+    steps:
+      - name: s
+        image: alpine
+        script: "true"
+        securityContext: {runAsUser: 2000}
+        computeResources: {limits: {memory: 1Gi}}
+"""
+    assert _problems(text) == []
+
+
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        ("stdoutConfig: {path: /o}", "spec.taskSpec.steps[0].stdoutConfig"),
+        ("ref: {name: action}", "StepActions (step ref)"),
+        ("ref: {resolver: git}", 'remote resolution ("git" resolver) of a StepAction'),
+        ("envFrom: [{secretRef: {name: s}}]", "envFrom"),
+        ("workspaces: [{name: w}]", "step-level workspaces"),
+    ],
+)
+def test_unhonoured_step_fields(snippet: str, expected: str) -> None:
+    text = f"""\
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {{name: tr}}
+spec:
+  taskSpec:
+    steps:
+      - name: s
+        image: alpine
+        script: "echo $(artifacts.path)"
+        {snippet}
+"""
+    problems = _problems(text)
+    assert any(expected in p for p in problems), problems
+    assert any("artifacts ($(artifacts.path))" in p for p in problems), problems
+
+
+def test_unhonoured_pipeline_fields() -> None:
+    text = """\
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: pr}
+spec:
+  workspaces:
+    - {name: cfg, configMap: {name: c}}
+  pipelineSpec:
+    workspaces: [{name: cfg}]
+    tasks:
+      - name: child
+        pipelineRef: {name: other}
+      - name: gated
+        when: [{cel: "'a' == 'a'"}]
+        taskRef: {resolver: hub}
+"""
+    problems = "\n".join(_problems(text))
+    assert "t.yaml:6: spec.workspaces[0].configMap" in problems
+    assert "pipelines in pipelines" in problems and "spec.pipelineSpec.tasks[0].pipelineRef" in problems
+    assert "CEL when expressions" in problems and 'remote resolution ("hub" resolver)' in problems
+
+
+def test_prepare_refuses_a_task_referenced_by_name(tmp_path: Path) -> None:
+    """What reaches the engine without the CLI's check (a Task by name, the service) is refused too."""
+    task = load_text(SIDECAR_TASK).documents[0].obj
+    assert isinstance(task, Task)
+    catalog = Catalog()
+    catalog.add(task)
+    run = TaskRun.model_validate({"metadata": {"name": "tr"}, "spec": {"taskRef": {"name": "with-sidecar"}}})
+    with pytest.raises(RunRejected) as caught:
+        prepare_taskrun(run, "tr", catalog, tmp_path)
+    assert caught.value.reason == "TaskRunValidationFailed"
+    assert "sidecars" in caught.value.message and "3 more" in caught.value.message
+    pipeline_run = PipelineRun.model_validate(
+        {
+            "metadata": {"name": "pr"},
+            "spec": {"pipelineSpec": {"tasks": [{"name": "t", "taskRef": {"name": "with-sidecar"}}]}},
+        }
+    )
+    with pytest.raises(RunRejected) as caught_pr:
+        prepare_pipelinerun(pipeline_run, "pr", catalog, tmp_path)
+    assert caught_pr.value.reason == "PipelineValidationFailed"
+    assert 'Task "with-sidecar" spec.sidecars[0]: PipelineValidationFailed' in str(caught_pr.value)
