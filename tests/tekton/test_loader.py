@@ -377,3 +377,81 @@ def test_every_tekton_example_loads() -> None:
     assert all(i.kind == "PersistentVolumeClaim" for i in result.ignored)
     for doc in result.documents:
         assert doc.source.line_of(("spec",)) is not None
+
+
+CASE_VARIANTS = """\
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: p
+spec:
+  Params:
+    - name: who
+      Default: world
+  tasks:
+    - name: a
+      TaskRef: {name: hello, kind: task}
+    - name: b
+      runafter: [a]
+      taskSpec:
+        steps:
+          - image: busybox
+            Script: echo $(params.who)
+"""
+
+
+def test_field_names_match_case_insensitively_as_gos_json_decoder_does(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Tekton's webhook decodes with encoding/json: `Params`, `runafter` and `Script` are its fields."""
+    (doc,) = load_text(CASE_VARIANTS, "case.yaml").documents
+    assert isinstance(doc.obj, Pipeline)
+    spec = doc.obj.spec
+    assert [(p.name, p.default) for p in spec.params] == [("who", "world")]
+    assert spec.tasks[0].task_ref is not None
+    assert (spec.tasks[0].task_ref.name, spec.tasks[0].task_ref.kind) == ("hello", "Task")
+    assert spec.tasks[1].run_after == ["a"]
+    assert spec.tasks[1].task_spec is not None
+    assert spec.tasks[1].task_spec.steps[0].script == "echo $(params.who)"
+    # positions follow the canonical names, so later errors still point at the right line
+    assert doc.source.line_of(("spec", "params", 0, "default")) == 8
+    assert doc.source.line_of(("spec", "tasks", 1, "taskSpec", "steps", 0, "script")) == 17
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [
+        "warning: case.yaml:6: spec.Params: field 'Params' read as 'params' (Tekton matches field names "
+        "case-insensitively, as Go's JSON decoder does); write 'params'",
+        "warning: case.yaml:8: spec.params[0].Default: field 'Default' read as 'default' (Tekton matches "
+        "field names case-insensitively, as Go's JSON decoder does); write 'default'",
+        "warning: case.yaml:11: spec.tasks[0].TaskRef: field 'TaskRef' read as 'taskRef' (Tekton matches "
+        "field names case-insensitively, as Go's JSON decoder does); write 'taskRef'",
+        "warning: case.yaml:11: spec.tasks[0].taskRef.kind: taskRef kind 'task' read as 'Task'; write 'Task'",
+        "warning: case.yaml:13: spec.tasks[1].runafter: field 'runafter' read as 'runAfter' (Tekton matches "
+        "field names case-insensitively, as Go's JSON decoder does); write 'runAfter'",
+        "warning: case.yaml:17: spec.tasks[1].taskSpec.steps[0].Script: field 'Script' read as 'script' "
+        "(Tekton matches field names case-insensitively, as Go's JSON decoder does); write 'script'",
+    ]
+
+
+def test_a_case_variant_beside_the_exact_field_and_a_lower_case_kind_are_refused() -> None:
+    found = problems(
+        """
+        apiVersion: tekton.dev/v1
+        kind: Task
+        metadata: {name: t}
+        spec:
+          steps:
+            - image: busybox
+              script: echo one
+              Script: echo two
+        ---
+        apiVersion: tekton.dev/v1
+        kind: task
+        metadata: {name: u}
+        spec: {steps: [{image: busybox, script: echo}]}
+        """
+    )
+    assert [(e.location.line if e.location else None, e.message) for e in found] == [
+        (8, "unknown field 'Script'"),
+        (10, "unknown kind 'task': kinds are case-sensitive"),
+    ]
+    assert found[1].hint == "write `kind: Task`"

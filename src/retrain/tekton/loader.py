@@ -8,6 +8,7 @@ with file:line and the Tekton field path (`problems.validation_problems`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from retrain.errors import InvalidInput, InvalidInputs, Location, NotFound
+from retrain.tekton.field_case import Folded, fold_field_names, remap_positions
 from retrain.tekton.model import API_VERSION, KINDS, TektonObject
 from retrain.tekton.problems import FieldPath, format_field_path, parse_field_path, validation_problems
 
@@ -32,6 +34,8 @@ __all__ = [
     "load_text",
     "parse_field_path",
 ]
+
+log = logging.getLogger(__name__)
 
 _MIGRATE_HINT = "convert it to tekton.dev/v1; see https://tekton.dev/docs/pipelines/migrating-v1beta1-to-v1/"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
@@ -207,7 +211,17 @@ def _load_object(
         return
     group = str(api_version).split("/", 1)[0] if isinstance(api_version, str) else ""
     if kind not in KINDS:
-        if group == "tekton.dev":
+        spelled = next((k for k in KINDS if k.lower() == kind.lower()), None)
+        if group == "tekton.dev" and spelled is not None:
+            # Unlike field names, Kubernetes matches kinds exactly: `kubectl apply` refuses `kind: task` too.
+            errors.append(
+                InvalidInput(
+                    f"unknown kind {kind!r}: kinds are case-sensitive",
+                    location=Location(file, line, "kind"),
+                    hint=f"write `kind: {spelled}`",
+                )
+            )
+        elif group == "tekton.dev":
             errors.append(
                 InvalidInput(
                     f"{kind} is not supported by the local engine",
@@ -232,6 +246,12 @@ def _load_object(
             message = f"{kind} must have apiVersion {API_VERSION}, not {api_version!r}"
             errors.append(InvalidInput(message, location=where, hint=f"use `apiVersion: {API_VERSION}`"))
         return
+    folded = Folded()
+    data = fold_field_names(data, KINDS[kind], (), folded)
+    if folded.renames:
+        source = SourceMap(file, remap_positions(dict(source.positions), folded.renames))
+    for at, note in folded.notes:
+        log.warning("warning: %s:%s: %s: %s", file, source.line_of(at) or line, format_field_path(at), note)
     try:
         obj = KINDS[kind].model_validate(data)
     except ValidationError as exc:
