@@ -11,7 +11,7 @@ from retrain.engine.prepare import Catalog, prepare_pipelinerun, prepare_taskrun
 from retrain.engine.reasons import RunRejected
 from retrain.tekton.loader import load_text
 from retrain.tekton.local_support import local_support_problems
-from retrain.tekton.model import PipelineRun, Task, TaskRun
+from retrain.tekton.model import Pipeline, PipelineRun, Task, TaskRun
 from retrain.tekton.validation import validate_object
 
 SIDECAR_TASK = """\
@@ -150,3 +150,37 @@ def test_prepare_refuses_a_task_referenced_by_name(tmp_path: Path) -> None:
         prepare_pipelinerun(pipeline_run, "pr", catalog, tmp_path)
     assert caught_pr.value.reason == "PipelineValidationFailed"
     assert 'Task "with-sidecar" spec.sidecars[0]: PipelineValidationFailed' in str(caught_pr.value)
+
+
+def test_a_run_created_pending_or_managed_elsewhere_is_refused(tmp_path: Path) -> None:
+    text = """\
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: pr}
+spec:
+  status: PipelineRunPending
+  managedBy: kueue.x-k8s.io/multikueue
+  pipelineRef: {name: p}
+"""
+    problems = "\n".join(_problems(text))
+    assert "t.yaml:5: spec.status" in problems and "'PipelineRunPending'" in problems
+    assert "t.yaml:6: spec.managedBy" in problems
+    catalog = Catalog()
+    catalog.add(Pipeline.model_validate({"metadata": {"name": "p"}, "spec": {"tasks": []}}))
+    run = load_text(text).documents[0].obj
+    assert isinstance(run, PipelineRun)
+    with pytest.raises(RunRejected, match=r"spec\.status"):
+        prepare_pipelinerun(run, "pr", catalog, tmp_path)
+
+
+def test_prepare_names_the_pipeline_a_refused_field_is_in(tmp_path: Path) -> None:
+    catalog = Catalog()
+    pipeline = {
+        "tasks": [{"name": "t", "when": [{"cel": "true"}], "taskSpec": {"steps": [{"script": "true"}]}}]
+    }
+    catalog.add(Pipeline.model_validate({"metadata": {"name": "p"}, "spec": pipeline}))
+    run = PipelineRun.model_validate({"metadata": {"name": "pr"}, "spec": {"pipelineRef": {"name": "p"}}})
+    with pytest.raises(RunRejected) as caught:
+        prepare_pipelinerun(run, "pr", catalog, tmp_path)
+    assert 'Pipeline "p" spec.tasks[0].when[0].cel' in str(caught.value)
+    assert "CEL when expressions" in caught.value.message

@@ -28,7 +28,7 @@ from retrain.tekton.durations import DEFAULT_TIMEOUT, parse_duration
 from retrain.tekton.local_support import (
     Unsupported,
     ignored_user_ids,
-    unsupported_in_bindings,
+    unsupported_in_object,
     unsupported_in_pipeline,
     unsupported_in_task,
 )
@@ -172,7 +172,10 @@ def prepare_pipelinerun(
     check_array_indexing(find_references(spec.model_dump_json(by_alias=True)), params, owner=owner)
     workspaces = bind_run_workspaces(run.spec.workspaces, run_dir, host_dirs=host_dirs)
     check_declared([(w.name, w.optional) for w in spec.workspaces], workspaces, owner=owner)
-    unsupported = unsupported_in_pipeline(spec, ("spec", "pipelineSpec"))
+    unsupported = unsupported_in_object(run)  # the inline pipelineSpec, bindings, spec.status, managedBy
+    if run.spec.pipeline_spec is None:
+        owner = f'Pipeline "{pipeline_name}"'
+        unsupported += [replace(u, owner=owner) for u in unsupported_in_pipeline(spec, ("spec",))]
     for task in [*spec.tasks, *spec.finally_]:  # fail early on a missing referenced Task
         if task.task_ref is not None and not task.task_ref.resolver:
             referenced = catalog.task(task.task_ref)
@@ -181,7 +184,6 @@ def prepare_pipelinerun(
             _warn_user_ids(f"{name}-{task.name}", referenced)
         elif task.task_spec is not None:
             _warn_user_ids(f"{name}-{task.name}", task.task_spec)
-    unsupported += unsupported_in_bindings(run.spec.workspaces, ("spec", "workspaces"))
     _refuse_unsupported(unsupported, reasons.PR_VALIDATION_FAILED)
     for task in [*spec.tasks, *spec.finally_]:
         if task.task_ref is not None:
@@ -233,11 +235,9 @@ def prepare_taskrun(
     else:
         raise RunRejected(reasons.PR_VALIDATION_FAILED, "spec needs taskRef or taskSpec")
     owner = f'Task "{task_name}"'
-    unsupported = unsupported_in_task(spec, ("spec", "taskSpec") if inline else ("spec",))
-    unsupported = [replace(u, owner=None if inline else owner) for u in unsupported]
-    unsupported += unsupported_in_bindings(run.spec.workspaces, ("spec", "workspaces"))
-    if run.spec.debug is not None:
-        unsupported.append(Unsupported(("spec", "debug"), "debug breakpoints", "not implemented yet"))
+    unsupported = unsupported_in_object(run)  # the inline taskSpec, bindings, debug, spec.status, managedBy
+    if not inline:
+        unsupported += [replace(u, owner=owner) for u in unsupported_in_task(spec, ("spec",))]
     _refuse_unsupported(unsupported, reasons.TR_VALIDATION_FAILED)
     _warn_user_ids(name, spec, run.spec.pod_template)
     params = resolve_params(spec.params, run.spec.params, owner=owner, propagate_undeclared=inline)

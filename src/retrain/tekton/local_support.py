@@ -204,6 +204,23 @@ def unsupported_in_object(obj: TektonObject) -> list[Unsupported]:
     if isinstance(obj, Pipeline):
         return unsupported_in_pipeline(obj.spec, ("spec",))
     found = unsupported_in_bindings(obj.spec.workspaces, ("spec", "workspaces"))
+    if obj.spec.status is not None:
+        found.append(
+            Unsupported(
+                ("spec", "status"),
+                f"creating a run with spec.status {obj.spec.status!r}",
+                f"a run submitted pending or cancelled would start anyway; {_NOT_YET}",
+                "submit it without spec.status; cancel a started run with `retrain runs cancel`",
+            )
+        )
+    if obj.spec.managed_by not in (None, "tekton.dev/pipeline"):
+        found.append(
+            Unsupported(
+                ("spec", "managedBy"),
+                f"a run managed by {obj.spec.managed_by!r}",
+                "the local engine would run what another controller is meant to manage",
+            )
+        )
     if isinstance(obj, TaskRun):
         if obj.spec.task_spec is not None:
             found += unsupported_in_task(obj.spec.task_spec, ("spec", "taskSpec"))
