@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from types import FrameType
 
 
-class Terminated(BaseException):
-    """The process was asked to stop (SIGTERM or SIGINT). A BaseException, like KeyboardInterrupt, so
-    nothing that catches Exception swallows it."""
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM or SIGINT). A KeyboardInterrupt, not merely a BaseException:
+    asyncio re-raises KeyboardInterrupt (and SystemExit) from a callback but logs and swallows any other
+    BaseException, so a signal landing inside the notebook client's event loop would otherwise be lost and
+    the run would go on (seen as a hang in CI). Nothing that catches Exception swallows it either."""
 
     def __init__(self, signum: int) -> None:
         self.signum = signum
