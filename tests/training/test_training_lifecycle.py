@@ -147,6 +147,7 @@ def test_sigterm_mid_notebook_stops_the_kernel_and_removes_the_scratch(tmp_path:
         _, err = process.communicate(timeout=60)
     finally:
         process.kill()
+        process.communicate()  # reap it and close its pipes, also when the wait above timed out
     assert process.returncode == 128 + signum, err
     assert f"stopped by {signal.Signals(signum).name}; nothing was registered" in err
     assert gone(int(pid_file.read_text()), timeout_s=5)
