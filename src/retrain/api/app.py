@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import orjson
+from pydantic import BaseModel
 
 from retrain import __version__
 from retrain.api import model_actions, views
@@ -24,7 +25,7 @@ from retrain.api.auth import check_bearer, check_github_signature
 from retrain.api.errors import OUTCOME_STATUS, MethodNotAllowed, RateLimited, error_answer, internal_error
 from retrain.api.http import Request
 from retrain.api.openapi import openapi_document
-from retrain.api.protocol import Backend, Credentials, HookReply, Limiter
+from retrain.api.protocol import Backend, Credentials, HookReply, Limiter, Outcome
 from retrain.api.schemas import CancelBody, RerunBody, RunBody, parse_body
 from retrain.api.web import WebApp, is_web_path
 from retrain.asgi import (
@@ -45,6 +46,7 @@ Handler = Callable[[Request, list[str]], Awaitable[Answer]]
 
 
 _JSON_HINT = "send the body as JSON with the header 'Content-Type: application/json'"
+_Body = TypeVar("_Body", bound=BaseModel)
 _GITHUB_HINT = (
     "set the webhook's 'Content type' to application/json in GitHub's settings "
     "(application/x-www-form-urlencoded is read too)"
@@ -173,33 +175,28 @@ class ApiApp:
             gpu=spec.gpu,
             health_check=spec.health_check,
         )
-        status = OUTCOME_STATUS.get(launch.outcome, 200)
-        return status, {"status": launch.outcome, "run": launch.run, "reason": launch.reason}
+        return _launched(launch)
 
     async def _cancel_run(self, req: Request, args: list[str]) -> Answer:
         check_bearer(req.headers, self.credentials.api_token, what="the API", env="RETRAIN_API_TOKEN")
-        body = await self._body(req, "api")
-        what = f"POST /api/v1/runs/{args[0]}/cancel"
-        mode = None
-        if body.strip():  # the body is optional; when there is one, it is JSON
-            require_json(req.headers.get("content-type"), what=what, hint=_JSON_HINT)
-            mode = parse_body(CancelBody, parse_json(body, what=what), what=what).mode
-        self.backend.store.request_cancel(args[0], mode or "Cancelled")
-        reason = f"{mode or 'Cancelled'} requested; the run stops within a second or two"
+        mode = (await self._optional_body(req, CancelBody, f"POST /api/v1/runs/{args[0]}/cancel")).mode
+        self.backend.store.request_cancel(args[0], mode)
+        reason = f"{mode} requested; the run stops within a second or two"
         return 202, {"status": "cancelling", "run": args[0], "reason": reason}
 
     async def _rerun_run(self, req: Request, args: list[str]) -> Answer:
         check_bearer(req.headers, self.credentials.api_token, what="the API", env="RETRAIN_API_TOKEN")
-        body = await self._body(req, "api")
-        what = f"POST /api/v1/runs/{args[0]}/rerun"
-        from_failed = True
-        if body.strip():  # the body is optional; when there is one, it is JSON
-            require_json(req.headers.get("content-type"), what=what, hint=_JSON_HINT)
-            from_failed = parse_body(RerunBody, parse_json(body, what=what), what=what).from_failed
+        spec = await self._optional_body(req, RerunBody, f"POST /api/v1/runs/{args[0]}/rerun")
         self.backend.store.get_run(args[0])  # 404 for an unknown run
-        launch = await self.backend.rerun_run(args[0], from_failed=from_failed)
-        status = OUTCOME_STATUS.get(launch.outcome, 200)
-        return status, {"status": launch.outcome, "run": launch.run, "reason": launch.reason}
+        return _launched(await self.backend.rerun_run(args[0], from_failed=spec.from_failed))
+
+    async def _optional_body(self, req: Request, model: type[_Body], what: str) -> _Body:
+        """An optional JSON body: absent, the model's defaults; present, it must be JSON and valid."""
+        body = await self._body(req, "api")
+        if not body.strip():
+            return model()
+        require_json(req.headers.get("content-type"), what=what, hint=_JSON_HINT)
+        return parse_body(model, parse_json(body, what=what), what=what)
 
     async def _github(self, req: Request, args: list[str]) -> Answer:
         if not _form(req):
@@ -232,6 +229,12 @@ class ApiApp:
 
     async def _body(self, req: Request, receiver: str) -> bytes:
         return await req.body(self.limiter.body_limit(receiver), self.read_timeout_s)
+
+
+def _launched(launch: Outcome) -> Answer:
+    """The answer to a started, queued or refused run (the status by outcome, as for webhooks)."""
+    status = OUTCOME_STATUS.get(launch.outcome, 200)
+    return status, {"status": launch.outcome, "run": launch.run, "reason": launch.reason}
 
 
 def _form(req: Request) -> bool:

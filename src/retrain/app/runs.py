@@ -16,7 +16,7 @@ from retrain.app.failures import Failure, failure_of, last_tries
 from retrain.app.run_tasks import TaskView, seconds_between, task_views, text_of
 from retrain.app.trigger import SUMMARY_EVENT
 from retrain.runs.logs import LogSource, log_sources
-from retrain.runs.records import RUN_STATES, RunRecord
+from retrain.runs.records import RUN_STATES, RunRecord, TaskRunRecord
 
 if TYPE_CHECKING:
     from retrain.engine.engine import Engine, Submission
@@ -164,7 +164,14 @@ class RunDescription:
 
 def describe_run(store: RunStore, run: str, *, lines: int = 15) -> RunDescription:
     """What `retrain runs show RUN` tells: params, tasks with state and duration, results, the failure."""
-    record = store.get_run(run)
+    return describe_record(store, store.get_run(run), last_tries(store, run), lines=lines)
+
+
+def describe_record(
+    store: RunStore, record: RunRecord, tries: list[TaskRunRecord], *, lines: int = 15
+) -> RunDescription:
+    """`describe_run` from a record and its TaskRuns' last tries already read (the dashboard reads them once
+    and also draws the graph from them)."""
     status = record.status
     condition: dict[str, Any] = next(
         (c for c in status.get("conditions", []) if c.get("type") == "Succeeded"), {}
@@ -184,11 +191,13 @@ def describe_run(store: RunStore, run: str, *, lines: int = 15) -> RunDescriptio
         started_at=record.started_at,
         duration_s=summary.duration_s,
         params=tuple((k, text_of(v)) for k, v in given_params(record).items()),
-        tasks=task_views(record, last_tries(store, run)),
+        tasks=task_views(record, tries),
         results=tuple((r["name"], text_of(r.get("value"))) for r in status.get("results", [])),
-        failure=failure_of(store, run, lines=lines),
+        failure=failure_of(store, record.name, lines=lines) if record.state == "Failed" else None,
         rerun_of=annotations.get("retrain.dev/rerun-of"),
-        outcome=next((e.message for e in reversed(store.events(run)) if e.reason == SUMMARY_EVENT), None),
+        outcome=next(
+            (e.message for e in reversed(store.events(record.name)) if e.reason == SUMMARY_EVENT), None
+        ),
     )
 
 

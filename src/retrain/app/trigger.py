@@ -311,14 +311,21 @@ def _task_outcomes(store: RunStore, record: RunRecord) -> tuple[TaskOutcome, ...
 
 
 def _skip_reason(skipped: dict[str, object]) -> str:
+    """Tekton's skip reason, with the `when` expressions that were false (the true ones explain nothing)."""
     reason = str(skipped.get("reason", ""))
     whens = skipped.get("whenExpressions")
     if reason == "When Expressions evaluated to false" and isinstance(whens, list):
-        shown = [
-            f"{w.get('input')!r} {w.get('operator')} {w.get('values')}" for w in whens if isinstance(w, dict)
-        ]
+        false = [w for w in whens if isinstance(w, dict) and not _holds(w)]
+        shown = [f"{w.get('input')!r} {w.get('operator')} {w.get('values')}" for w in false]
         return f"{reason}: " + "; ".join(shown) if shown else reason
     return reason
+
+
+def _holds(when: dict[str, object]) -> bool:
+    """An evaluated `when` expression (its input already substituted): `in` or `notin` its values."""
+    values = when.get("values")
+    found = isinstance(values, list) and when.get("input") in values
+    return found if when.get("operator") == "in" else not found
 
 
 def _task_order(record: RunRecord) -> list[str]:

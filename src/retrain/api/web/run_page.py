@@ -13,10 +13,9 @@ import orjson
 from retrain.api.web.graph import pipeline_svg
 from retrain.api.web.html import duration, esc, href, pairs, state_badge, table, when
 from retrain.api.web.layout import Json, Page
-from retrain.app.failures import failure_of, last_tries
-from retrain.app.run_tasks import task_views, text_of
-from retrain.app.runs import LogsRequest, RunDescription, TaskView, given_params, log_sources_of, summary_of
-from retrain.app.trigger import SUMMARY_EVENT
+from retrain.app.failures import last_tries
+from retrain.app.run_tasks import task_views
+from retrain.app.runs import LogsRequest, RunDescription, TaskView, describe_record, log_sources_of
 from retrain.runs.logs import follow
 
 if TYPE_CHECKING:
@@ -42,36 +41,12 @@ def task_states(tasks: Sequence[TaskView]) -> dict[str, str]:
 
 
 def describe(store: RunStore, name: str) -> tuple[RunDescription, RunRecord, list[TaskRunRecord]]:
-    """`retrain.app.runs.describe_run`'s description, built from the same app functions, plus the record
-    (its pipeline spec draws the graph) and the task runs' last tries (their steps' exit codes), each read
-    once: the page must cost no more than twice the JSON for the same data (bench/dashboard.py)."""
+    """`retrain.app.runs.describe_run`'s description, plus the record (its pipeline spec draws the graph) and
+    the task runs' last tries (their steps' exit codes), each read once: the page must cost no more than
+    twice the JSON for the same data (bench/dashboard.py)."""
     record = store.get_run(name)
     tries = last_tries(store, name)
-    summary = summary_of(record)
-    condition: dict[str, Any] = next(
-        (c for c in record.status.get("conditions", []) if c.get("type") == "Succeeded"), {}
-    )
-    annotations = record.manifest.get("metadata", {}).get("annotations") or {}
-    d = RunDescription(
-        name=record.name,
-        kind=record.kind,
-        pipeline=record.pipeline,
-        model=summary.model,
-        trigger=summary.trigger,
-        state=record.state,
-        reason=record.reason,
-        message=condition.get("message") or None,
-        created_at=record.created_at,
-        started_at=record.started_at,
-        duration_s=summary.duration_s,
-        params=tuple((k, text_of(v)) for k, v in given_params(record).items()),
-        tasks=task_views(record, tries),
-        results=tuple((r["name"], text_of(r.get("value"))) for r in record.status.get("results", [])),
-        failure=failure_of(store, name) if record.state == "Failed" else None,
-        rerun_of=annotations.get("retrain.dev/rerun-of"),
-        outcome=next((e.message for e in reversed(store.events(name)) if e.reason == SUMMARY_EVENT), None),
-    )
-    return d, record, tries
+    return describe_record(store, record, tries), record, tries
 
 
 async def run_page(ctx: PageContext, args: list[str]) -> Page:
