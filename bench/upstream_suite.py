@@ -4,7 +4,9 @@
 
 Each file runs in its own temporary run store (`--home`), `-q -o json`, with a per-file timeout. Every file
 under ../shared/conformance/tekton-examples-upstream outside `no-ci/` is run (Tekton's CI runs the same set);
-the local engine has no alpha/beta feature flags, it honours what it supports regardless of the folder.
+files under an `alpha/` folder run with the feature flags of Tekton's alpha CI (test/e2e-tests-kind-alpha.env:
+enable-api-fields=alpha, results-from=sidecar-logs, CEL when expressions and artifacts on), `beta/` ones with
+its beta CI's (enable-api-fields=beta, results-from=sidecar-logs), the others with Tekton's defaults.
 One TSV row per file: path, outcome (Succeeded, Failed, Refused = exit 2 at creation, Timeout, Error),
 seconds and the first line of the reason. The counts are printed at the end.
 """
@@ -28,6 +30,19 @@ def suite_files(root: Path = SUITE) -> list[Path]:
     return sorted(p for p in root.rglob("*.yaml") if "no-ci" not in p.relative_to(root).parts)
 
 
+def feature_flags(path: Path) -> list[str]:
+    """The `--feature-flag` options Tekton's CI uses for the folder `path` is in (see the module doc)."""
+    parts = path.parts
+    if "alpha" in parts:
+        flags = ["enable-api-fields=alpha", "results-from=sidecar-logs"]
+        flags += ["enable-cel-in-whenexpression=true", "enable-artifacts=true"]
+    elif "beta" in parts:
+        flags = ["enable-api-fields=beta", "results-from=sidecar-logs"]
+    else:
+        return []
+    return [option for flag in flags for option in ("--feature-flag", flag)]
+
+
 def run_one(path: Path, timeout: float) -> tuple[str, float, str]:
     """(outcome, seconds, first reason line) of `retrain run -f path`."""
     start = time.monotonic()
@@ -44,6 +59,7 @@ def run_one(path: Path, timeout: float) -> tuple[str, float, str]:
             str(path),
             "--home",
             home,
+            *feature_flags(path.relative_to(SUITE) if path.is_relative_to(SUITE) else path),
         ]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)

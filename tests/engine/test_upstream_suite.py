@@ -65,10 +65,23 @@ def suite_files() -> list[str]:
     )
 
 
+def feature_flags(path: str) -> list[str]:
+    """Tekton's CI flags per folder (test/e2e-tests-kind-{alpha,beta}.env); the others run with defaults."""
+    parts = Path(path).parts
+    if "alpha" in parts:
+        flags = ["enable-api-fields=alpha", "results-from=sidecar-logs"]
+        flags += ["enable-cel-in-whenexpression=true", "enable-artifacts=true"]
+    elif "beta" in parts:
+        flags = ["enable-api-fields=beta", "results-from=sidecar-logs"]
+    else:
+        return []
+    return [option for flag in flags for option in ("--feature-flag", flag)]
+
+
 def run_file(row: Expectation, home: Path) -> str | None:
     """None when the file's outcome matches its row, else what differs."""
     cmd = [sys.executable, "-m", "retrain.cli.main", "run", "-q", "-o", "json"]
-    cmd += ["-f", str(SUITE / row.path), "--home", str(home)]
+    cmd += ["-f", str(SUITE / row.path), "--home", str(home), *feature_flags(row.path)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=FILE_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:

@@ -68,6 +68,12 @@ def run_command(
     output: str = typer.Option(
         "text", "-o", "--output", help="text, or json: each run's outcome and failure (no step logs)."
     ),
+    feature_flag: list[str] = typer.Option(
+        [], "--feature-flag", help="A Tekton feature flag, KEY=VALUE (e.g. enable-api-fields=alpha)."
+    ),
+    feature_flags: Path | None = typer.Option(
+        None, "--feature-flags", help="A ConfigMap file named feature-flags (as on a cluster)."
+    ),
 ) -> None:
     """Run the PipelineRuns and TaskRuns found in FILEs, or start --pipeline NAME, with Tekton's semantics.
 
@@ -126,10 +132,28 @@ def run_command(
                 what="workspace",
                 owner="the runs in these files or their Pipelines",
             )
+        runs = _with_flags(runs, feature_flags, feature_flag)
         submissions = [engine.submit(r, host_dirs=host_dirs) for r in runs]
         if output == "text":
             raise typer.Exit(execute_and_report(engine, submissions))
         raise typer.Exit(_report_json(engine, submissions))
+
+
+def _with_flags(runs: list[Any], file: Path | None, pairs: list[str]) -> list[Any]:
+    """Record the feature flags on each run (an annotation): the engine reads them; `runs rerun` too."""
+    from retrain.engine.feature_flags import ANNOTATION, annotation_value, parse_assignments, read_configmap
+
+    if file is None and not pairs:
+        return runs
+    values = {**(read_configmap(file) if file else {}), **parse_assignments(pairs)}
+    text = annotation_value(values)
+    out = []
+    for run in runs:
+        annotations = {**run.metadata.annotations, ANNOTATION: text}
+        out.append(
+            run.model_copy(update={"metadata": run.metadata.model_copy(update={"annotations": annotations})})
+        )
+    return out
 
 
 def _workspaces_of(engine: Engine, runs: list[Any]) -> set[str]:

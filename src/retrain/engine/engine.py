@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from retrain.engine.clock import Clock, SystemClock
+from retrain.engine.feature_flags import DEFAULT_FLAGS, FeatureFlags, flags_of
 from retrain.engine.pipelinerun import PipelineRunner, PipelineRunRequest, RunControl
 from retrain.engine.prepare import Catalog, prepare_pipelinerun, prepare_taskrun
 from retrain.engine.resolved import referenced, save_resolved
@@ -45,6 +46,7 @@ class Submission:
     kind: str
     request: PipelineRunRequest | TaskRunRequest
     concurrency: ConcurrencySpec | None
+    flags: FeatureFlags = DEFAULT_FLAGS  # from the run's retrain.dev/feature-flags annotation
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ class Engine:
         run_dir = self.store.home / "runs" / name  # created by the binding below; removed if invalid
         fresh = not run_dir.exists()  # a taken name: the directory is the older run's, never removed here
         request: PipelineRunRequest | TaskRunRequest
+        flags = flags_of(meta.annotations)
         try:
             if isinstance(run, PipelineRun):
                 request = prepare_pipelinerun(run, name, catalog, run_dir, host_dirs=host_dirs)
@@ -162,7 +165,7 @@ class Engine:
             engine_pid=os.getpid(),
         )
         save_resolved(self.store.run_dir(name), referenced(run, catalog))  # for `runs rerun`
-        return Submission(name, run.kind, request, concurrency)
+        return Submission(name, run.kind, request, concurrency, flags)
 
     async def execute(self, sub: Submission, control: RunControl | None = None) -> RunResult:
         control = control or RunControl()
@@ -228,6 +231,7 @@ class Engine:
             log_path=log_path,
             on_status=on_status,
             on_line=self.on_line,
+            flags=sub.flags,
         )
         if isinstance(sub.request, PipelineRunRequest):
             return await self._execute_pipeline(sub, sub.request, env, control, on_status)

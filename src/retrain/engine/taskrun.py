@@ -17,10 +17,12 @@ from typing import Any, Literal
 from retrain.engine import reasons
 from retrain.engine.backoff import NO_BACKOFF, Backoff
 from retrain.engine.clock import Clock
+from retrain.engine.feature_flags import DEFAULT_FLAGS, FeatureFlags
 from retrain.engine.images import entrypoint_argv, known_images
 from retrain.engine.mounts import attempt_dir, write_mounts
 from retrain.engine.params import fill_params, param_replacements
 from retrain.engine.process import StepLaunch, run_step
+from retrain.engine.result_limits import is_size_error, result_size_error
 from retrain.engine.sandbox import Mount, Sandbox
 from retrain.engine.scripts import materialize_script
 from retrain.engine.workspaces import BoundWorkspace
@@ -79,6 +81,7 @@ class ExecEnv:
     log_path: Callable[[str, str], Path]  # (taskrun, step) -> log file
     on_status: Callable[[str, dict[str, Any]], None] = lambda name, status: None
     on_line: Callable[[str, str, str], None] | None = None  # (taskrun, step, line)
+    flags: FeatureFlags = DEFAULT_FLAGS  # the run's feature-flags (results-from, max-result-size, ...)
 
 
 def step_names(spec: TaskSpec) -> list[str]:
@@ -286,13 +289,13 @@ class _Attempt:
     def collect_results(self) -> tuple[dict[str, ParamValue], str | None]:
         """Read declared results; returns (results, error message or None)."""
         results: dict[str, ParamValue] = {}
-        total = 0
+        raw_results: dict[str, bytes] = {}
         for declared in self.req.spec.results:
             path = self.dirs["/tekton/results"] / declared.name
             if not path.is_file():
                 continue
             raw = path.read_bytes()
-            total += len(raw)
+            raw_results[declared.name] = raw
             text = raw.decode("utf-8", errors="replace")
             kind = declared.effective_type
             if kind == "string":
@@ -315,9 +318,7 @@ class _Attempt:
                 if isinstance(value, list)
                 else {str(k): str(v) for k, v in value.items()}
             )
-        if total > reasons.MAX_RESULT_BYTES:
-            return results, reasons.RESULT_TOO_LARGE_MESSAGE
-        return results, None
+        return results, result_size_error(self.env.flags, self.req.name, raw_results)
 
 
 def _result_list(spec: TaskSpec, results: Mapping[str, ParamValue]) -> tuple[TaskRunResult, ...]:
@@ -354,11 +355,7 @@ async def execute_taskrun(
         if phase == "succeeded" and result_error is not None:
             phase, reason, message = (
                 "failed",
-                (
-                    reasons.TR_RESULT_TOO_LARGE
-                    if result_error == reasons.RESULT_TOO_LARGE_MESSAGE
-                    else reasons.TR_FAILED
-                ),
+                (reasons.TR_RESULT_TOO_LARGE if is_size_error(result_error) else reasons.TR_FAILED),
                 result_error,
             )
         finished = clock.now()

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from retrain.errors import InvalidInput, InvalidInputs, Location, NotFound
 from retrain.tekton.field_case import Folded, fold_field_names, remap_positions
+from retrain.tekton.kube import KUBE_KINDS, KubeObject, parse_kube_object
 from retrain.tekton.model import API_VERSION, KINDS, TektonObject
 from retrain.tekton.problems import FieldPath, format_field_path, parse_field_path, validation_problems
 
@@ -96,6 +97,7 @@ class Ignored:
 class LoadResult:
     documents: list[Document] = field(default_factory=list)
     ignored: list[Ignored] = field(default_factory=list)
+    objects: list[KubeObject] = field(default_factory=list)  # ConfigMaps, Secrets, ServiceAccounts (v1)
 
 
 # --- YAML nodes -> data + positions -----------------------------------------------------------------------
@@ -229,6 +231,15 @@ def _load_object(
                     hint="use Task, Pipeline, TaskRun or PipelineRun (tekton.dev/v1)",
                 )
             )
+        elif kind in KUBE_KINDS and api_version == "v1":
+            # Kept: the runs' workspaces, volumes, env and credentials read them (tekton/kube.py).
+            def locate(path: FieldPath) -> Location:
+                return Location(file, source.line_of(path) or line, format_field_path(path) or None)
+
+            try:
+                result.objects.append(parse_kube_object(data, locate))
+            except InvalidInput as exc:
+                errors.append(exc)
         else:
             reason = "not a Tekton kind; ignored locally"
             result.ignored.append(Ignored(kind, _name_of(data), file, line, reason))
