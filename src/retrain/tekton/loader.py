@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from retrain.errors import InvalidInput, InvalidInputs, Location, NotFound
 from retrain.tekton.field_case import Folded, fold_field_names, remap_positions
 from retrain.tekton.kube import KUBE_KINDS, KubeObject, parse_kube_object
-from retrain.tekton.model import API_VERSION, KINDS, TektonObject
+from retrain.tekton.model import API_VERSION, API_VERSIONS, KINDS, TektonObject
 from retrain.tekton.problems import FieldPath, format_field_path, parse_field_path, validation_problems
 
 __all__ = [
@@ -184,6 +184,11 @@ def _name_of(data: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _has_name(data: Mapping[str, Any]) -> bool:
+    meta = data.get("metadata")
+    return isinstance(meta, Mapping) and bool(meta.get("name"))
+
+
 def _load_object(
     data: Any, source: SourceMap, line: int, result: LoadResult, errors: list[InvalidInput]
 ) -> None:
@@ -231,7 +236,7 @@ def _load_object(
                     hint="use Task, Pipeline, TaskRun or PipelineRun (tekton.dev/v1)",
                 )
             )
-        elif kind in KUBE_KINDS and api_version == "v1":
+        elif kind in KUBE_KINDS and api_version == "v1" and _has_name(data):
             # Kept: the runs' workspaces, volumes, env and credentials read them (tekton/kube.py).
             def locate(path: FieldPath) -> Location:
                 return Location(file, source.line_of(path) or line, format_field_path(path) or None)
@@ -244,7 +249,7 @@ def _load_object(
             reason = "not a Tekton kind; ignored locally"
             result.ignored.append(Ignored(kind, _name_of(data), file, line, reason))
         return
-    if api_version != API_VERSION:
+    if api_version not in API_VERSIONS.get(kind, (API_VERSION,)):
         where = Location(file, source.line_of(("apiVersion",)) or line, "apiVersion")
         if api_version is None:
             errors.append(
