@@ -276,15 +276,15 @@ def test_wrong_api_group_and_missing_api_version_and_kind() -> None:
         apiVersion: tekton.dev/v1
         metadata: {name: x}
         ---
-        apiVersion: tekton.dev/v1alpha1
-        kind: StepAction
+        apiVersion: tekton.dev/v1beta1
+        kind: CustomRun
         """
     )
     assert [e.location.line if e.location else None for e in errs] == [1, 4, 6, 9]
     assert "must have apiVersion tekton.dev/v1" in errs[0].message
     assert errs[1].message == "missing apiVersion"
     assert errs[2].message == "missing kind"
-    assert "StepAction is not supported" in errs[3].message
+    assert "CustomRun is not supported" in errs[3].message
 
 
 def test_malformed_yaml_reports_the_parser_line() -> None:

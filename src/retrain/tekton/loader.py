@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from retrain.errors import InvalidInput, InvalidInputs, Location, NotFound
 from retrain.tekton.field_case import Folded, fold_field_names, remap_positions
 from retrain.tekton.kube import KUBE_KINDS, KubeObject, parse_kube_object
-from retrain.tekton.model import API_VERSION, KINDS, TektonObject
+from retrain.tekton.model import API_VERSION, API_VERSIONS, KINDS, TektonObject
 from retrain.tekton.problems import FieldPath, format_field_path, parse_field_path, validation_problems
 
 __all__ = [
@@ -249,7 +249,7 @@ def _load_object(
             reason = "not a Tekton kind; ignored locally"
             result.ignored.append(Ignored(kind, _name_of(data), file, line, reason))
         return
-    if api_version != API_VERSION:
+    if api_version not in API_VERSIONS.get(kind, (API_VERSION,)):
         where = Location(file, source.line_of(("apiVersion",)) or line, "apiVersion")
         if api_version is None:
             errors.append(

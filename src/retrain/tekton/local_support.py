@@ -20,6 +20,7 @@ from retrain.tekton.model import (
     PipelineSpec,
     PipelineTask,
     Step,
+    StepAction,
     StepTemplate,
     Task,
     TaskRun,
@@ -203,6 +204,9 @@ def unsupported_in_object(obj: TektonObject) -> list[Unsupported]:
         return unsupported_in_task(obj.spec, ("spec",))
     if isinstance(obj, Pipeline):
         return unsupported_in_pipeline(obj.spec, ("spec",))
+    if isinstance(obj, StepAction):
+        fields = obj.spec.model_dump(include={"image", "env", "volume_mounts"}, exclude_none=True)
+        return list(_container(("spec",), Step.model_validate(fields)))
     found = unsupported_in_bindings(obj.spec.workspaces, ("spec", "workspaces"))
     if obj.spec.status is not None:
         found.append(

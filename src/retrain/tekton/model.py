@@ -427,10 +427,43 @@ class TaskRun(TektonModel):
     status: Opaque | None = None
 
 
-TektonObject = Task | Pipeline | TaskRun | PipelineRun
+# --- StepAction (tekton.dev/v1beta1, also served as v1alpha1; there is no v1) ------------------------------
+
+STEP_ACTION_API_VERSIONS: Final = ("tekton.dev/v1beta1", "tekton.dev/v1alpha1")
+
+
+class StepActionSpec(TektonModel):
+    """What a step `ref:` brings into the step (Tekton's StepActionSpec)."""
+
+    description: str | None = None
+    image: str | None = None
+    command: list[str] | None = None
+    args: list[str] | None = None
+    env: list[EnvVar] | None = None
+    script: str | None = None
+    working_dir: str | None = None
+    params: list[ParamSpec] = Field(default_factory=list)
+    results: list[TaskResult] = Field(default_factory=list)
+    security_context: Opaque | None = None
+    volume_mounts: list[Opaque] | None = None
+
+    _coerce_args = field_validator("args", "command", mode="before")(_stringify_scalar)
+
+
+class StepAction(TektonModel):
+    api_version: Literal["tekton.dev/v1beta1", "tekton.dev/v1alpha1"] = "tekton.dev/v1beta1"
+    kind: Literal["StepAction"] = "StepAction"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: StepActionSpec
+
+
+TektonObject = Task | Pipeline | TaskRun | PipelineRun | StepAction
 KINDS: dict[str, type[TektonObject]] = {
     "Task": Task,
     "Pipeline": Pipeline,
     "TaskRun": TaskRun,
     "PipelineRun": PipelineRun,
+    "StepAction": StepAction,
 }
+# The apiVersions each kind is served at (tekton.dev/v1 unless listed).
+API_VERSIONS: dict[str, tuple[str, ...]] = {"StepAction": STEP_ACTION_API_VERSIONS}

@@ -129,6 +129,9 @@ def validate_task_spec(
             report.add(
                 ("steps", i, "onError"), f"invalid onError {step.on_error!r}; use 'continue' or 'stopAndFail'"
             )
+    from retrain.tekton.step_actions import check_step_refs  # it builds on this module's helpers
+
+    check_step_refs(report, spec)
     scope = _TaskScope(
         params=frozenset(p.name for p in spec.params) | frozenset(extra_params),
         arrays=frozenset(p.name for p in spec.params if p.effective_type == "array"),

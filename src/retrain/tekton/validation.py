@@ -9,7 +9,7 @@ from __future__ import annotations
 from retrain.errors import InvalidInput
 from retrain.tekton.dag import INVALID_GRAPH, Dag, build_dag
 from retrain.tekton.loader import SourceMap
-from retrain.tekton.model import Pipeline, Task, TaskRun, TektonObject
+from retrain.tekton.model import Pipeline, StepAction, Task, TaskRun, TektonObject
 from retrain.tekton.pipeline_validation import MAX_MATRIX_COMBINATIONS, validate_pipeline_spec
 from retrain.tekton.task_validation import validate_task_spec
 
@@ -31,6 +31,10 @@ def validate_object(obj: TektonObject, *, where: SourceMap | None = None) -> lis
         return validate_task_spec(obj.spec, where=where, path="spec")
     if isinstance(obj, Pipeline):
         return validate_pipeline_spec(obj.spec, where=where, path="spec")
+    if isinstance(obj, StepAction):
+        from retrain.tekton.step_actions import validate_step_action
+
+        return validate_step_action(obj.spec, where=where)
     params = [p.name for p in obj.spec.params]
     workspaces = [w.name for w in obj.spec.workspaces]
     if isinstance(obj, TaskRun):

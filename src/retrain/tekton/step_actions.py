@@ -1,0 +1,59 @@
+"""Admission checks of StepActions and of the steps that refer to them (pure).
+
+Tekton's webhook rules (pkg/apis/pipeline/v1/container_validation.go `Step.Validate` and v1beta1
+stepaction_validation.go): a step with `ref` takes its container from the StepAction, so it may not also give
+an image, command, args, script, workingDir, env, volumeMounts or results; a step without `ref` may not give
+`params`; a StepAction needs an image, and a script excludes a command.
+"""
+
+from __future__ import annotations
+
+from retrain.errors import InvalidInput
+from retrain.tekton.loader import SourceMap
+from retrain.tekton.model import StepActionSpec, TaskSpec
+from retrain.tekton.problems import FieldPath
+from retrain.tekton.task_validation import Report, check_param_specs, check_unique
+
+__all__ = ["check_step_refs", "validate_step_action"]
+
+_NOT_WITH_REF = (
+    ("image", "image"),
+    ("command", "command"),
+    ("args", "args"),
+    ("script", "script"),
+    ("working_dir", "workingDir"),
+    ("env", "env"),
+    ("volume_mounts", "volumeMounts"),
+    ("results", "results"),
+)
+
+
+def validate_step_action(spec: StepActionSpec, *, where: SourceMap | None) -> list[InvalidInput]:
+    report = Report(where, ("spec",))
+    if not spec.image:
+        report.add(("image",), "a StepAction needs an image", hint="add `image:` (recorded, never pulled)")
+    if spec.script is not None and spec.command is not None:
+        report.add(("script",), "a StepAction has both script and command", hint="use one of them")
+    check_param_specs(report, spec.params)
+    check_unique(report, ((("results", i, "name"), r.name) for i, r in enumerate(spec.results)), "result")
+    return report.in_line_order()
+
+
+def check_step_refs(report: Report, spec: TaskSpec, prefix: FieldPath = ()) -> None:
+    """Add the problems of `ref`/`params` on the steps of `spec` to `report`."""
+    for i, step in enumerate(spec.steps):
+        at = (*prefix, "steps", i)
+        if step.ref is None:
+            if step.params:
+                report.add((*at, "params"), "params cannot be used without ref", hint="remove params")
+            continue
+        if not step.ref.name and not step.ref.resolver:
+            report.add((*at, "ref", "name"), "a step ref needs the StepAction's name")
+        for attr, wire in _NOT_WITH_REF:
+            value = getattr(step, attr)
+            if value is not None and value not in ([], ""):
+                report.add(
+                    (*at, wire),
+                    f"{wire} cannot be used with ref (the StepAction gives it)",
+                    hint=f"move {wire} into the StepAction, or drop ref",
+                )
