@@ -316,13 +316,18 @@ def _skip_reason(skipped: dict[str, object]) -> str:
     whens = skipped.get("whenExpressions")
     if reason == "When Expressions evaluated to false" and isinstance(whens, list):
         false = [w for w in whens if isinstance(w, dict) and not _holds(w)]
-        shown = [f"{w.get('input')!r} {w.get('operator')} {w.get('values')}" for w in false]
+        shown = [
+            f"cel: {w['cel']}" if "cel" in w else f"{w.get('input')!r} {w.get('operator')} {w.get('values')}"
+            for w in false
+        ]
         return f"{reason}: " + "; ".join(shown) if shown else reason
     return reason
 
 
 def _holds(when: dict[str, object]) -> bool:
     """An evaluated `when` expression (its input already substituted): `in` or `notin` its values."""
+    if isinstance(when.get("cel"), str):
+        return False  # recorded on a skipped task: a CEL expression shown there evaluated to false or errored
     values = when.get("values")
     found = isinstance(values, list) and when.get("input") in values
     return found if when.get("operator") == "in" else not found

@@ -18,6 +18,7 @@ from typing import Any
 
 from retrain.engine.clock import Clock, SystemClock
 from retrain.engine.feature_flags import DEFAULT_FLAGS, FeatureFlags, flags_of
+from retrain.engine.feature_gates import check_gates
 from retrain.engine.pipelinerun import PipelineRunner, PipelineRunRequest, RunControl
 from retrain.engine.prepare import Catalog, prepare_pipelinerun, prepare_taskrun
 from retrain.engine.resolved import referenced, save_resolved
@@ -138,6 +139,7 @@ class Engine:
             else:
                 request = prepare_taskrun(run, name, catalog, run_dir, host_dirs=host_dirs)
                 pipeline, annotations, params = None, dict(meta.annotations), request.params
+            check_gates(request, flags)
             concurrency = concurrency_spec(annotations, default_key=pipeline or name, params=params)
         except Exception:
             if fresh:

@@ -34,6 +34,7 @@ from retrain.runs.status import (
     PipelineRunStatus,
     SkippedTask,
 )
+from retrain.tekton.cel import CelError
 from retrain.tekton.dag import build_dag
 from retrain.tekton.durations import format_duration, parse_duration
 from retrain.tekton.model import (
@@ -197,7 +198,17 @@ class PipelineRunner:
             self._observe_timeouts()
             started_now = False
             if self.fail is None:
-                decision = decide(self.facts())
+                try:
+                    decision = decide(self.facts())
+                except CelError as exc:  # Tekton: the run fails with CELEvaluationFailed, nothing new starts
+                    self.fail = (
+                        reasons.PR_CEL_FAILED,
+                        f"Error evaluating CEL {self.req.name}: [User error] {exc}",
+                    )
+                    self._cancel_running(
+                        reasons.TR_CANCELLED, "TaskRun cancelled as the PipelineRun it belongs to has failed."
+                    )
+                    continue
                 started_now = bool(decision.start)
                 if decision.fail_run is not None:
                     self.fail = decision.fail_run

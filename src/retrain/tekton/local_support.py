@@ -157,9 +157,6 @@ def _pipeline_task(prefix: FieldPath, task: PipelineTask) -> Iterator[Unsupporte
             "it needs the network and a cluster's resolvers",
             "pass the Task's YAML with another -f FILE and refer to it by name",
         )
-    for j, when in enumerate(task.when):
-        if when.cel is not None:
-            yield Unsupported((*prefix, "when", j, "cel"), "CEL when expressions", _NOT_YET)
     spec = task.task_spec
     if spec is not None:
         if spec.api_version is not None or spec.kind is not None or spec.spec is not None:

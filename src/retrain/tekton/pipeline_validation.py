@@ -10,6 +10,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from retrain.errors import InvalidInput
+from retrain.tekton.cel import cel_syntax_problem
 from retrain.tekton.dag import INVALID_GRAPH, build_dag
 from retrain.tekton.loader import SourceMap
 from retrain.tekton.model import ParamSpec, PipelineSpec, PipelineTask
@@ -204,6 +205,8 @@ def _check_when(report: Report, at: FieldPath, task: PipelineTask) -> None:
         if when.cel is not None:
             if when.input is not None or when.operator is not None or when.values is not None:
                 report.add(rel, "a when expression has either cel or input/operator/values, not both")
+            if (problem := cel_syntax_problem(when.cel)) is not None:
+                report.add((*rel, "cel"), problem)
             continue
         if when.input is None or when.operator is None:
             report.add(rel, "a when expression needs input and operator (in or notin)")
