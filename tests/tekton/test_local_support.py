@@ -25,16 +25,16 @@ spec:
       image: alpine
       script: cat /shared/ready
       volumeMounts:
-        - {name: shared, mountPath: /shared}
+        - {name: shared, mountPath: /shared, subPathExpr: $(POD)}
       env:
         - name: TOKEN
-          valueFrom: {secretKeyRef: {name: s, key: k}}
+          valueFrom: {resourceFieldRef: {resource: limits.cpu}}
   sidecars:
     - name: server
       image: alpine
       script: touch /shared/ready
   volumes:
-    - {name: shared, emptyDir: {}}
+    - {name: shared, hostPath: {path: /srv}}
 """
 
 
@@ -48,9 +48,9 @@ def test_unhonoured_task_fields_are_problems_with_file_line_and_field_path() -> 
     assert len(problems) == 4, problems
     joined = "\n".join(problems)
     assert "t.yaml:16" in joined and "spec.sidecars[0]" in joined and "does not support sidecars" in joined
-    assert "t.yaml:19" in joined and "spec.volumes" in joined
-    assert "spec.steps[0].volumeMounts" in joined
-    assert "spec.steps[0].env[0].valueFrom" in joined and "'TOKEN'" in joined
+    assert "t.yaml:20" in joined and "spec.volumes[0].hostPath" in joined
+    assert "spec.steps[0].volumeMounts[0].subPathExpr" in joined
+    assert "spec.steps[0].env[0].valueFrom.resourceFieldRef" in joined and "'TOKEN'" in joined
 
 
 def test_the_same_yaml_stays_valid_for_a_cluster() -> None:
@@ -84,7 +84,7 @@ spec:
         ("stdoutConfig: {path: /o}", "spec.taskSpec.steps[0].stdoutConfig"),
         ("ref: {name: action}", "StepActions (step ref)"),
         ("ref: {resolver: git}", 'remote resolution ("git" resolver) of a StepAction'),
-        ("envFrom: [{secretRef: {name: s}}]", "envFrom"),
+        ("volumeMounts: [{name: v, mountPath: /v, mountPropagation: Bidirectional}]", "mountPropagation"),
         ("workspaces: [{name: w}]", "step-level workspaces"),
     ],
 )
@@ -113,7 +113,7 @@ kind: PipelineRun
 metadata: {name: pr}
 spec:
   workspaces:
-    - {name: cfg, configMap: {name: c}}
+    - {name: cfg, csi: {driver: d}}
   pipelineSpec:
     workspaces: [{name: cfg}]
     tasks:
@@ -124,7 +124,7 @@ spec:
         taskRef: {resolver: hub}
 """
     problems = "\n".join(_problems(text))
-    assert "t.yaml:6: spec.workspaces[0].configMap" in problems
+    assert "t.yaml:6: spec.workspaces[0].csi" in problems
     assert "pipelines in pipelines" in problems and "spec.pipelineSpec.tasks[0].pipelineRef" in problems
     assert "CEL" not in problems  # the engine evaluates CEL when expressions (tests/engine/test_cel_when.py)
     assert 'remote resolution ("hub" resolver)' in problems

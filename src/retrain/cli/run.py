@@ -101,6 +101,8 @@ def run_command(
         for doc in loaded.documents:
             if isinstance(doc.obj, Task | Pipeline):
                 engine.catalog.add(doc.obj)
+        for obj in loaded.objects:  # ConfigMaps, Secrets, ServiceAccounts: what the runs' pods read
+            engine.catalog.objects.add(obj)
         runs: list[PipelineRun | TaskRun] = [
             d.obj for d in loaded.documents if isinstance(d.obj, PipelineRun | TaskRun)
         ]

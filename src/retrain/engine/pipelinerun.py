@@ -14,6 +14,7 @@ from retrain.engine import reasons
 from retrain.engine.backoff import backoff_for
 from retrain.engine.matrix import combinations, display_name, length_facts
 from retrain.engine.params import param_replacements, resolve_params
+from retrain.engine.pod import NO_PODS, PodSpecs
 from retrain.engine.reasons import RunRejected
 from retrain.engine.scheduler import (
     Facts,
@@ -72,6 +73,7 @@ class PipelineRunRequest:
     task_timeouts: Mapping[str, timedelta] = field(default_factory=dict)  # from spec.taskRunSpecs
     uid: str = ""
     reuse: Mapping[str, Mapping[str, ParamValue]] = field(default_factory=dict)  # rerun --from-failed
+    pods: PodSpecs = NO_PODS  # objects, ServiceAccount and podTemplate volumes per pipeline task
 
 
 @dataclass(frozen=True)
@@ -405,6 +407,7 @@ class PipelineRunner:
                     retries=task.retries,
                     backoff=backoff_for(task.name, self.req.annotations),
                     ignore_failure=task.on_error == "continue",
+                    pod=self.req.pods.for_task(task.name),
                 )
             )
         return requests

@@ -19,12 +19,14 @@ from retrain.engine import reasons
 from retrain.engine.backoff import backoff_for
 from retrain.engine.params import check_array_indexing, resolve_params
 from retrain.engine.pipelinerun import PipelineRunRequest, PipelineTimeouts
+from retrain.engine.pod import pipeline_pod_specs, pod_spec
 from retrain.engine.reasons import RunRejected
 from retrain.engine.taskrun import TaskRunRequest
 from retrain.engine.workspaces import bind_run_workspaces, check_declared, task_workspaces
 from retrain.errors import InvalidInput, Location
 from retrain.tekton.dag import build_dag
 from retrain.tekton.durations import DEFAULT_TIMEOUT, parse_duration
+from retrain.tekton.kube import KubeObjects
 from retrain.tekton.local_support import (
     Unsupported,
     ignored_user_ids,
@@ -54,6 +56,7 @@ class Catalog:
 
     tasks: dict[str, Task] = field(default_factory=dict)
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    objects: KubeObjects = field(default_factory=KubeObjects)  # ConfigMaps, Secrets, ServiceAccounts (-f)
 
     def add(self, obj: Task | Pipeline) -> None:
         name = obj.metadata.name or ""
@@ -170,7 +173,9 @@ def prepare_pipelinerun(
     # Tekton's ApplyParameters offers every param the PipelineRun gives, declared or not (propagated params).
     params = resolve_params(spec.params, run.spec.params, owner=owner, propagate_undeclared=True)
     check_array_indexing(find_references(spec.model_dump_json(by_alias=True)), params, owner=owner)
-    workspaces = bind_run_workspaces(run.spec.workspaces, run_dir, host_dirs=host_dirs)
+    workspaces = bind_run_workspaces(
+        run.spec.workspaces, run_dir, host_dirs=host_dirs, objects=catalog.objects
+    )
     check_declared([(w.name, w.optional) for w in spec.workspaces], workspaces, owner=owner)
     unsupported = unsupported_in_object(run)  # the inline pipelineSpec, bindings, spec.status, managedBy
     if run.spec.pipeline_spec is None:
@@ -221,6 +226,7 @@ def prepare_pipelinerun(
         annotations=annotations,
         task_timeouts=task_timeouts,
         uid=str(uuid.uuid4()),
+        pods=pipeline_pod_specs(catalog.objects, run.spec.task_run_template, run.spec.task_run_specs),
     )
 
 
@@ -242,7 +248,7 @@ def prepare_taskrun(
     _warn_user_ids(name, spec, run.spec.pod_template)
     params = resolve_params(spec.params, run.spec.params, owner=owner, propagate_undeclared=inline)
     check_array_indexing(find_references(spec.model_dump_json(by_alias=True)), params, owner=owner)
-    bound = bind_run_workspaces(run.spec.workspaces, run_dir, host_dirs=host_dirs)
+    bound = bind_run_workspaces(run.spec.workspaces, run_dir, host_dirs=host_dirs, objects=catalog.objects)
     if inline:  # Tekton propagates the run's workspaces into an embedded spec that does not declare them
         declared = {w.name for w in spec.workspaces}
         extra = [WorkspaceDeclaration(name=n) for n in bound if n not in declared]
@@ -264,6 +270,7 @@ def prepare_taskrun(
         timeout=_timeout(run.spec.timeout, "spec.timeout", DEFAULT_TIMEOUT),
         retries=run.spec.retries,
         backoff=backoff_for(name, run.metadata.annotations),
+        pod=pod_spec(catalog.objects, run.spec.service_account_name, run.spec.pod_template),
     )
 
 

@@ -21,11 +21,13 @@ from retrain.engine.feature_flags import DEFAULT_FLAGS, FeatureFlags
 from retrain.engine.images import entrypoint_argv, known_images
 from retrain.engine.mounts import attempt_dir, write_mounts
 from retrain.engine.params import fill_params, param_replacements
+from retrain.engine.pod import CONFIG_ERROR, NO_POD, PodSpec, start_pod
 from retrain.engine.process import StepLaunch, run_step
 from retrain.engine.result_limits import is_size_error, result_size_error
 from retrain.engine.sandbox import Mount, Sandbox
 from retrain.engine.scripts import materialize_script
 from retrain.engine.workspaces import BoundWorkspace
+from retrain.errors import InvalidInput
 from retrain.runs.status import Condition, StepState, TaskRunResult, TaskRunStatus
 from retrain.tekton.durations import format_duration, parse_duration
 from retrain.tekton.model import ParamValue, Step, TaskSpec
@@ -60,6 +62,7 @@ class TaskRunRequest:
     backoff: Backoff = NO_BACKOFF
     manifest: Mapping[str, Any] = field(default_factory=dict)  # metadata/spec for the status document
     ignore_failure: bool = False  # the pipeline task has `onError: continue`: a failure is FailureIgnored
+    pod: PodSpec = NO_POD  # Kubernetes objects, ServiceAccount, podTemplate volumes (pod.py)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,10 @@ def merge_step_template(spec: TaskSpec) -> list[Step]:
             env = {e["name"]: e for e in template["env"]}
             env.update({e["name"]: e for e in own["env"]})
             combined["env"] = list(env.values())
+        if "volume_mounts" in template and "volume_mounts" in own:  # merged by mountPath, as Tekton does
+            mounts = {m.get("mountPath"): m for m in template["volume_mounts"]}
+            mounts.update({m.get("mountPath"): m for m in own["volume_mounts"]})
+            combined["volume_mounts"] = list(mounts.values())
         merged.append(Step.model_validate(combined))
     return merged
 
@@ -173,6 +180,16 @@ class _Attempt:
         steps = [substitute_model(s, replacements) for s in merge_step_template(self.req.spec)]
         names = step_names(self.req.spec)
         states: list[StepState] = []
+        try:  # pod volumes, env from objects, credentials: a config error stops the pod before any step
+            home = self.dirs["/tekton/home"]
+            self.pod = start_pod(
+                self.req.pod, self.req.spec, steps, replacements, root=self.root, run_dir=self.env.run_dir,
+                home=home, pod_name=f"{self.req.name}-pod",
+            )  # fmt: skip
+        except InvalidInput as exc:
+            skipped = [StepState.skipped(n, s.image or "") for s, n in zip(steps, names, strict=True)]
+            return "failed", CONFIG_ERROR, str(exc), skipped
+        self.mounts += self.pod.mounts  # /tekton/creds, in every container
         outcome: tuple[Phase, str, str] = (
             "succeeded",
             reasons.TR_SUCCEEDED,
@@ -212,7 +229,7 @@ class _Attempt:
                 )
                 return "failed", reasons.TR_FAILED, message, StepState.skipped(name, step.image or "")
             argv = known
-        env = {e.name: e.value or "" for e in step.env or [] if e.value_from is None}
+        env = dict(self.pod.envs[index])  # envFrom, env and env valueFrom, resolved when the pod started
         env.setdefault("HOME", self.visible("/tekton/home"))
         working_dir = step.working_dir or "/workspace"
         self._ensure_working_dir(working_dir)
@@ -227,7 +244,7 @@ class _Attempt:
             argv=argv,
             env=env,
             working_dir=working_dir,
-            mounts=self.mounts,
+            mounts=[*self.mounts, *self.pod.step_mounts[index]],
             log_path=self.env.log_path(self.req.name, name),
             name=name,
             timeout_s=limit,

@@ -1,9 +1,11 @@
 """Workspaces as directories owned by the run.
 
-Locally every kind of volume (emptyDir, volumeClaimTemplate, persistentVolumeClaim, configMap, secret, ...)
-becomes a directory inside the run's own directory; two bindings to the same claim share one directory, as
-they would share one volume on a cluster. A `-w NAME=DIR` binding given on the command line maps a workspace
-to an existing host directory instead (that is how the built-in pipelines reach the model registry).
+Locally every kind of volume (emptyDir, volumeClaimTemplate, persistentVolumeClaim, configMap, secret,
+projected) becomes a directory inside the run's own directory; two bindings to the same claim share one
+directory, as they would share one volume on a cluster. A configMap, secret or projected binding is written
+out from the Kubernetes objects loaded with the run (projection.py) and is read-only, as its mount is. A
+`-w NAME=DIR` binding given on the command line maps a workspace to an existing host directory instead (that
+is how the built-in pipelines reach the model registry).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrain.engine import reasons
+from retrain.engine.projection import materialise_volume
 from retrain.engine.reasons import RunRejected
+from retrain.tekton.kube import KubeObjects
 from retrain.tekton.model import WorkspaceBinding, WorkspaceDeclaration
 
 log = logging.getLogger("retrain.engine")
@@ -62,12 +66,15 @@ def bind_run_workspaces(
     run_dir: Path,
     *,
     host_dirs: Mapping[str, Path] | None = None,
+    objects: KubeObjects | None = None,
 ) -> dict[str, BoundWorkspace]:
-    """Turn a run's workspace bindings into directories. `host_dirs` (from `-w NAME=DIR`) win."""
+    """Turn a run's workspace bindings into directories. `host_dirs` (from `-w NAME=DIR`) win.
+
+    `objects` are the ConfigMaps and Secrets that configMap/secret/projected bindings are written from."""
     bound: dict[str, BoundWorkspace] = {}
     volumes = run_dir / "volumes"
-    for binding in bindings:
-        claim = ""
+    for index, binding in enumerate(bindings):
+        claim, read_only = "", False
         if binding.persistent_volume_claim is not None:
             claim = binding.persistent_volume_claim.claim_name
             host = volumes / f"pvc-{_SAFE.sub('_', claim)}"
@@ -75,21 +82,28 @@ def bind_run_workspaces(
             host = volumes / f"pvc-{_SAFE.sub('_', binding.name)}"
             claim = f"pvc-{binding.name}"
         else:
-            opaque = [
-                k for k in ("config_map", "secret", "projected", "csi") if getattr(binding, k) is not None
-            ]
-            if opaque:
-                log.warning(
-                    "workspace %r is bound to a %s; locally it is an empty directory (its content is not "
-                    "materialised without a cluster)",
-                    binding.name,
-                    opaque[0],
-                )
             host = volumes / f"dir-{_SAFE.sub('_', binding.name)}"
+            source = {
+                wire: getattr(binding, attr)
+                for wire, attr in (
+                    ("configMap", "config_map"),
+                    ("secret", "secret"),
+                    ("projected", "projected"),
+                )
+                if getattr(binding, attr) is not None
+            }
+            if source:
+                read_only = materialise_volume(
+                    source,
+                    objects or KubeObjects(),
+                    host,
+                    field_path=f"spec.workspaces[{index}]",
+                    pod_fields={"metadata.namespace": "default"},
+                )
         host.mkdir(parents=True, exist_ok=True)
-        bound[binding.name] = BoundWorkspace(binding.name, host, claim=claim, volume=host.name).sub(
-            binding.sub_path
-        )
+        bound[binding.name] = BoundWorkspace(
+            binding.name, host, read_only=read_only, claim=claim, volume=host.name
+        ).sub(binding.sub_path)
     for name, given in (host_dirs or {}).items():
         directory = given.expanduser().resolve()
         directory.mkdir(parents=True, exist_ok=True)

@@ -117,7 +117,7 @@ class KubeObjects:
         return found
 
 
-def _strings(value: Any, what: FieldPath, locate: Locate) -> dict[str, str]:
+def _strings(value: Any, what: FieldPath, locate: Locate, *, data_keys: bool = True) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -125,7 +125,7 @@ def _strings(value: Any, what: FieldPath, locate: Locate) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, item in value.items():
         path = (*what, key)
-        if not _KEY.match(key):
+        if data_keys and not _KEY.match(key):  # annotation keys may hold a prefix/ (tekton.dev/git-0)
             raise InvalidInput(
                 f"invalid key {key!r}: a key must consist of alphanumerics, '-', '_' or '.'",
                 location=locate(path),
@@ -165,7 +165,7 @@ def _meta(data: Mapping[str, Any], locate: Locate) -> tuple[str, dict[str, str]]
             hint="add metadata.name",
         )
     annotations = meta.get("annotations")
-    return name, _strings(annotations, ("metadata", "annotations"), locate)
+    return name, _strings(annotations, ("metadata", "annotations"), locate, data_keys=False)
 
 
 def _names(value: Any, what: str, locate: Locate) -> tuple[str, ...]:
@@ -218,11 +218,13 @@ def _check_typed(kind: str, data: Mapping[str, bytes], locate: Locate) -> None:
         raise InvalidInput(
             f"a Secret of type {kind} needs the key {missing[0]!r}", location=locate(("type",))
         )
-    if kind == "kubernetes.io/dockerconfigjson":
+    for key in {
+        "kubernetes.io/dockerconfigjson": ".dockerconfigjson",
+        "kubernetes.io/dockercfg": ".dockercfg",
+    }.get(kind, ()):
         try:
-            json.loads(data[".dockerconfigjson"])
+            document = json.loads(data[key])
         except ValueError:
-            raise InvalidInput(
-                "the .dockerconfigjson key does not hold valid JSON",
-                location=locate(("data", ".dockerconfigjson")),
-            ) from None
+            document = None
+        if not isinstance(document, dict):
+            raise InvalidInput(f"the {key} key does not hold a JSON object", location=locate(("data", key)))

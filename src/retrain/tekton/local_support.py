@@ -28,6 +28,7 @@ from retrain.tekton.model import (
     TektonObject,
     WorkspaceBinding,
 )
+from retrain.tekton.pod_support import binding_problems, container_problems, volume_problems
 from retrain.tekton.problems import FieldPath, format_field_path
 from retrain.tekton.references import iter_references
 
@@ -69,30 +70,9 @@ class Unsupported:
 
 
 def _container(prefix: FieldPath, c: Step | StepTemplate) -> Iterator[Unsupported]:
-    if c.volume_mounts:
-        yield Unsupported(
-            (*prefix, "volumeMounts"),
-            "volumeMounts (pod volumes)",
-            f"pod volumes are not mounted into steps; {_NOT_YET}",
-            "share files through a workspace instead",
-        )
+    yield from (Unsupported(*problem) for problem in container_problems(prefix, c))
     if c.volume_devices:
         yield Unsupported((*prefix, "volumeDevices"), "volumeDevices", f"block devices: {_NO_CLUSTER}")
-    if c.env_from:
-        yield Unsupported(
-            (*prefix, "envFrom"),
-            "envFrom (environment from a ConfigMap or Secret)",
-            f"ConfigMaps and Secrets are not read into the environment; {_NOT_YET}",
-            "set the variables with env[].value",
-        )
-    for j, env in enumerate(c.env or []):
-        if env.value_from is not None:
-            yield Unsupported(
-                (*prefix, "env", j, "valueFrom"),
-                f"env valueFrom (variable {env.name!r} from a ConfigMap, Secret or field)",
-                f"the value is not read from the cluster object; {_NOT_YET}",
-                "give the variable a literal value",
-            )
 
 
 def _step(prefix: FieldPath, step: Step) -> Iterator[Unsupported]:
@@ -127,15 +107,7 @@ def unsupported_in_task(spec: TaskSpec, path: FieldPath) -> list[Unsupported]:
                 f"only the steps run; a container beside them is not started; {_NOT_YET}",
             )
         )
-    if spec.volumes:
-        found.append(
-            Unsupported(
-                (*path, "volumes"),
-                "volumes (pod volumes)",
-                f"pod volumes are not mounted into steps; {_NOT_YET}",
-                "share files through a workspace instead",
-            )
-        )
+    found.extend(Unsupported(*problem) for problem in volume_problems(spec.volumes, (*path, "volumes")))
     if spec.step_template is not None:
         found.extend(_container((*path, "stepTemplate"), spec.step_template))
     for i, step in enumerate(spec.steps):
@@ -181,17 +153,17 @@ def unsupported_in_pipeline(spec: PipelineSpec, path: FieldPath) -> list[Unsuppo
 def unsupported_in_bindings(bindings: Sequence[WorkspaceBinding], path: FieldPath) -> list[Unsupported]:
     found: list[Unsupported] = []
     for i, binding in enumerate(bindings):
-        for name in ("configMap", "secret", "projected", "csi"):
-            if getattr(binding, {"configMap": "config_map"}.get(name, name)) is not None:
-                why = _NO_CLUSTER if name == "csi" else f"its content is not materialised locally; {_NOT_YET}"
-                found.append(
-                    Unsupported(
-                        (*path, i, name),
-                        f"a workspace bound to a {name} (workspace {binding.name!r})",
-                        why,
-                        "bind it to an emptyDir or a host directory (-w NAME=DIR) holding the files",
-                    )
+        if binding.csi is not None:
+            found.append(
+                Unsupported(
+                    (*path, i, "csi"),
+                    f"a workspace bound to a csi volume (workspace {binding.name!r})",
+                    _NO_CLUSTER,
+                    "bind it to an emptyDir, a configMap/secret, or a host directory (-w NAME=DIR)",
                 )
+            )
+        bound = {"projected": binding.projected}
+        found.extend(Unsupported(*problem) for problem in binding_problems(bound, (*path, i)))
     return found
 
 
