@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from retrain.engine import reasons
+from retrain.engine import artifacts, reasons
 from retrain.engine.backoff import backoff_for
 from retrain.engine.matrix import combinations, display_name, length_facts
 from retrain.engine.params import param_replacements, resolve_params
@@ -155,6 +155,7 @@ class PipelineRunner:
         self.base = self._base_replacements()
         self.matrix_facts: dict[str, str] = {}  # $(tasks.X.matrix.length), $(tasks.X.matrix.R.length)
         self.display_names: dict[str, str | None] = {}  # TaskRun name -> childReferences displayName
+        self.artifact_values: dict[str, str] = {}  # $(tasks.X.outputs.NAME) of finished tasks (artifacts.py)
         self.spec_doc = req.spec.model_dump(by_alias=True, exclude_none=True)  # constant: dumped once
 
     # --- facts -------------------------------------------------------------------------------------------
@@ -174,7 +175,8 @@ class PipelineRunner:
 
     def _replacements(self, is_finally: bool) -> Replacements:
         results = result_replacements(self.states, with_status=is_finally)
-        return self.base.merged(results).merged(Replacements(strings=self.matrix_facts))
+        facts = {**self.matrix_facts, **self.artifact_values}
+        return self.base.merged(results).merged(Replacements(strings=facts))
 
     def facts(self) -> Facts:
         return Facts(
@@ -337,6 +339,8 @@ class PipelineRunner:
             )
         elif task.task_ref is not None:
             spec = self.req.resolve_task(task.task_ref)
+            if self.artifact_values:  # Tekton's PropagateArtifacts fills them into the resolved spec too
+                spec = substitute_model(spec, Replacements(strings=self.artifact_values))
         else:
             raise RunRejected(
                 reasons.PR_VALIDATION_FAILED, f'pipeline task "{task.name}" has neither taskRef nor taskSpec'
@@ -438,6 +442,7 @@ class PipelineRunner:
             self.matrix_facts.update(length_facts(name, len(outcomes), state.results, ()))
         else:
             state.results = dict(outcomes[0].results)
+            self.artifact_values.update(artifacts.task_replacements(name, outcomes[0].status))
 
     def _status(self) -> PipelineRunStatus:
         cond = condition(

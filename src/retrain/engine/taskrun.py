@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from retrain.engine import reasons
+from retrain.engine import artifacts, reasons
 from retrain.engine.backoff import NO_BACKOFF, Backoff
 from retrain.engine.clock import Clock
 from retrain.engine.feature_flags import DEFAULT_FLAGS, FeatureFlags
@@ -208,6 +208,7 @@ class _Attempt:
     async def _run_step(
         self, index: int, name: str, step: Step, deadline: float | None
     ) -> tuple[Phase, str, str, StepState]:
+        step = artifacts.prepare_step(self, name, step)  # $(step.artifacts.path), earlier steps' artifacts
         if step.script is not None:
             _, argv = materialize_script(
                 step.script,
@@ -230,6 +231,7 @@ class _Attempt:
                 return "failed", reasons.TR_FAILED, message, StepState.skipped(name, step.image or "")
             argv = known
         env = dict(self.pod.envs[index])  # envFrom, env and env valueFrom, resolved when the pod started
+        env = artifacts.fill_env(self, name, env)  # $(steps.S.outputs.NAME) in env values
         env.setdefault("HOME", self.visible("/tekton/home"))
         working_dir = step.working_dir or "/workspace"
         self._ensure_working_dir(working_dir)
@@ -391,7 +393,7 @@ async def execute_taskrun(
                 reason = reasons.TR_FAILURE_IGNORED
             outcome = Condition("True" if phase == "succeeded" else "False", reason, message, finished)
             final = replace(this_try, condition=outcome, start_time=started, retries=tuple(tries))
-            status = final.render()
+            status = artifacts.add_to_status(final.render(), attempt)
             env.on_status(req.name, status)
             return TaskRunOutcome(req.name, phase, reason, message, results, status, retry)
         tries.append(this_try)

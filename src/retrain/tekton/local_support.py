@@ -30,7 +30,6 @@ from retrain.tekton.model import (
 )
 from retrain.tekton.pod_support import binding_problems, container_problems, volume_problems
 from retrain.tekton.problems import FieldPath, format_field_path
-from retrain.tekton.references import iter_references
 
 __all__ = [
     "Unsupported",
@@ -112,9 +111,6 @@ def unsupported_in_task(spec: TaskSpec, path: FieldPath) -> list[Unsupported]:
         found.extend(_container((*path, "stepTemplate"), spec.step_template))
     for i, step in enumerate(spec.steps):
         found.extend(_step((*path, "steps", i), step))
-    for rel, _text, ref in iter_references(spec.steps, (*path, "steps")):
-        if ref.startswith(("artifacts.", "step.artifacts.")):
-            found.append(Unsupported(rel, f"artifacts ($({ref}))", _NOT_YET))
     return found
 
 
@@ -136,9 +132,6 @@ def _pipeline_task(prefix: FieldPath, task: PipelineTask) -> Iterator[Unsupporte
                 (*prefix, "taskSpec"), "custom tasks", f"a custom task's controller: {_NO_CLUSTER}"
             )
         yield from unsupported_in_task(spec, (*prefix, "taskSpec"))
-    for rel, _text, ref in iter_references(task.params, (*prefix, "params")):
-        if ref.startswith("tasks.") and (".inputs." in ref or ".outputs." in ref):
-            yield Unsupported(rel, f"artifacts ($({ref}))", _NOT_YET)
 
 
 def unsupported_in_pipeline(spec: PipelineSpec, path: FieldPath) -> list[Unsupported]:
