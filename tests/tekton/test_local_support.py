@@ -81,11 +81,9 @@ spec:
 @pytest.mark.parametrize(
     ("snippet", "expected"),
     [
-        ("stdoutConfig: {path: /o}", "spec.taskSpec.steps[0].stdoutConfig"),
-        ("ref: {name: action}", "StepActions (step ref)"),
         ("ref: {resolver: git}", 'remote resolution ("git" resolver) of a StepAction'),
+        ("when: [{cel: \"'a' == 'a'\"}]", "CEL in a step's when expressions"),
         ("volumeMounts: [{name: v, mountPath: /v, mountPropagation: Bidirectional}]", "mountPropagation"),
-        ("workspaces: [{name: w}]", "step-level workspaces"),
     ],
 )
 def test_unhonoured_step_fields(snippet: str, expected: str) -> None:

@@ -96,10 +96,10 @@ def run_command(
             )
         engine = build_engine(home, sandbox, quiet=quiet or output == "json")
         from retrain.engine.prepare import pipelinerun_for
-        from retrain.tekton.model import Pipeline, PipelineRun, Task, TaskRun
+        from retrain.tekton.model import Pipeline, PipelineRun, StepAction, Task, TaskRun
 
         for doc in loaded.documents:
-            if isinstance(doc.obj, Task | Pipeline):
+            if isinstance(doc.obj, Task | Pipeline | StepAction):
                 engine.catalog.add(doc.obj)
         for obj in loaded.objects:  # ConfigMaps, Secrets, ServiceAccounts: what the runs' pods read
             engine.catalog.objects.add(obj)

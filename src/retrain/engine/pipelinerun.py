@@ -43,6 +43,7 @@ from retrain.tekton.model import (
     ParamValue,
     PipelineSpec,
     PipelineTask,
+    StepActionSpec,
     TaskRef,
     TaskSpec,
     WorkspaceDeclaration,
@@ -73,6 +74,7 @@ class PipelineRunRequest:
     task_timeouts: Mapping[str, timedelta] = field(default_factory=dict)  # from spec.taskRunSpecs
     uid: str = ""
     reuse: Mapping[str, Mapping[str, ParamValue]] = field(default_factory=dict)  # rerun --from-failed
+    step_actions: Mapping[str, StepActionSpec] = field(default_factory=dict)  # what step refs name
     pods: PodSpecs = NO_PODS  # objects, ServiceAccount and podTemplate volumes per pipeline task
 
 
@@ -411,6 +413,7 @@ class PipelineRunner:
                     retries=task.retries,
                     backoff=backoff_for(task.name, self.req.annotations),
                     ignore_failure=task.on_error == "continue",
+                    step_actions=self.req.step_actions,
                     pod=self.req.pods.for_task(task.name),
                 )
             )

@@ -21,6 +21,7 @@ from retrain.engine.params import check_array_indexing, resolve_params
 from retrain.engine.pipelinerun import PipelineRunRequest, PipelineTimeouts
 from retrain.engine.pod import pipeline_pod_specs, pod_spec
 from retrain.engine.reasons import RunRejected
+from retrain.engine.stepactions import check_step_actions
 from retrain.engine.taskrun import TaskRunRequest
 from retrain.engine.workspaces import bind_run_workspaces, check_declared, task_workspaces
 from retrain.errors import InvalidInput, Location
@@ -39,6 +40,8 @@ from retrain.tekton.model import (
     Pipeline,
     PipelineRun,
     PipelineSpec,
+    StepAction,
+    StepActionSpec,
     Task,
     TaskRef,
     TaskRun,
@@ -58,9 +61,13 @@ class Catalog:
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
     objects: KubeObjects = field(default_factory=KubeObjects)  # ConfigMaps, Secrets, ServiceAccounts (-f)
 
-    def add(self, obj: Task | Pipeline) -> None:
+    step_actions: dict[str, StepActionSpec] = field(default_factory=dict)  # what step refs name (-f)
+
+    def add(self, obj: Task | Pipeline | StepAction) -> None:
         name = obj.metadata.name or ""
-        if isinstance(obj, Task):
+        if isinstance(obj, StepAction):
+            self.step_actions[name] = obj.spec
+        elif isinstance(obj, Task):
             self.tasks[name] = obj
         else:
             self.pipelines[name] = obj
@@ -193,6 +200,10 @@ def prepare_pipelinerun(
     for task in [*spec.tasks, *spec.finally_]:
         if task.task_ref is not None:
             catalog.task(task.task_ref)
+        inner = catalog.task(task.task_ref) if task.task_ref is not None else task.task_spec
+        if inner is not None:  # a missing StepAction or wrong step params: refused before anything starts
+            owner = f'pipeline task "{task.name}"'
+            check_step_actions(inner, catalog.step_actions, owner=owner, reason=reasons.PR_VALIDATION_FAILED)
     timeouts = run.spec.timeouts
     pipeline_timeout = _timeout(
         timeouts.pipeline if timeouts else None, "spec.timeouts.pipeline", DEFAULT_TIMEOUT
@@ -226,6 +237,7 @@ def prepare_pipelinerun(
         annotations=annotations,
         task_timeouts=task_timeouts,
         uid=str(uuid.uuid4()),
+        step_actions=catalog.step_actions,
         pods=pipeline_pod_specs(catalog.objects, run.spec.task_run_template, run.spec.task_run_specs),
     )
 
@@ -245,6 +257,7 @@ def prepare_taskrun(
     if not inline:
         unsupported += [replace(u, owner=owner) for u in unsupported_in_task(spec, ("spec",))]
     _refuse_unsupported(unsupported, reasons.TR_VALIDATION_FAILED)
+    check_step_actions(spec, catalog.step_actions, owner=owner)  # a missing StepAction: before anything
     _warn_user_ids(name, spec, run.spec.pod_template)
     params = resolve_params(spec.params, run.spec.params, owner=owner, propagate_undeclared=inline)
     check_array_indexing(find_references(spec.model_dump_json(by_alias=True)), params, owner=owner)
@@ -270,6 +283,7 @@ def prepare_taskrun(
         timeout=_timeout(run.spec.timeout, "spec.timeout", DEFAULT_TIMEOUT),
         retries=run.spec.retries,
         backoff=backoff_for(name, run.metadata.annotations),
+        step_actions=catalog.step_actions,
         pod=pod_spec(catalog.objects, run.spec.service_account_name, run.spec.pod_template),
     )
 

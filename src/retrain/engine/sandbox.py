@@ -36,6 +36,8 @@ _HOST_LIMITATIONS = (
     "$(workspaces.<name>.path) and $(results.<name>.path) become real host paths instead, "
     "but a script that writes such a path literally will fail",
     "read-only workspaces are writable",
+    "isolated workspaces (listed in a step's own workspaces) are visible to every step, and other steps' "
+    "/tekton/run/<i> and /tekton/steps/<i> directories are writable",
     "a background process that leaves the step's process group and clears its environment "
     "can outlive the step",
 )

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from retrain.engine import artifacts, reasons
+from retrain.engine import artifacts, reasons, step_hooks
 from retrain.engine.backoff import NO_BACKOFF, Backoff
 from retrain.engine.clock import Clock
 from retrain.engine.feature_flags import DEFAULT_FLAGS, FeatureFlags
@@ -30,8 +30,8 @@ from retrain.engine.workspaces import BoundWorkspace
 from retrain.errors import InvalidInput
 from retrain.runs.status import Condition, StepState, TaskRunResult, TaskRunStatus
 from retrain.tekton.durations import format_duration, parse_duration
-from retrain.tekton.model import ParamValue, Step, TaskSpec
-from retrain.tekton.substitution import Replacements, substitute_model
+from retrain.tekton.model import ParamValue, Step, StepActionSpec, TaskSpec
+from retrain.tekton.substitution import Replacements
 
 Phase = Literal["succeeded", "failed", "cancelled", "timed_out"]
 
@@ -63,6 +63,7 @@ class TaskRunRequest:
     manifest: Mapping[str, Any] = field(default_factory=dict)  # metadata/spec for the status document
     ignore_failure: bool = False  # the pipeline task has `onError: continue`: a failure is FailureIgnored
     pod: PodSpec = NO_POD  # Kubernetes objects, ServiceAccount, podTemplate volumes (pod.py)
+    step_actions: Mapping[str, StepActionSpec] = field(default_factory=dict)  # what step refs name
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,16 @@ class _Attempt:
 
     async def run(self, deadline: float | None) -> tuple[Phase, str, str, list[StepState]]:
         replacements = self.replacements()
-        steps = [substitute_model(s, replacements) for s in merge_step_template(self.req.spec)]
         names = step_names(self.req.spec)
+        try:  # StepActions expanded, the stepTemplate merged, each step's own result and workspace paths
+            spec, steps = step_hooks.expanded_steps(
+                self.req.spec, self.req.step_actions, self.req.params, replacements, merge_step_template,
+                names=names, visible=self.visible, bwrap=self.env.sandbox.mode == "bwrap",
+                workspace_targets=self.workspace_targets, steps_dir=self.dirs["/tekton/steps"],
+            )  # fmt: skip
+        except step_hooks.StepActionError as exc:
+            skipped = [StepState.skipped(n, "") for n in names]
+            return "failed", step_hooks.TR_RESOLUTION_FAILED, str(exc), skipped
         states: list[StepState] = []
         try:  # pod volumes, env from objects, credentials: a config error stops the pod before any step
             home = self.dirs["/tekton/home"]
@@ -199,10 +208,16 @@ class _Attempt:
             if outcome[0] != "succeeded":
                 states.append(StepState.skipped(name, step.image or ""))
                 continue
-            phase, reason, message, state = await self._run_step(index, name, step, deadline)
+            ready = step_hooks.runtime_step_references(step, self.dirs["/tekton/steps"])
+            if ready.when and not step_hooks.when_allows(ready):
+                step_dir = self.dirs["/tekton/steps"] / f"step-{name}"
+                states.append(step_hooks.skipped_by_when(name, ready, step_dir, self.env.clock.now()))
+                continue
+            phase, reason, message, state = await self._run_step(index, name, ready, deadline)
             states.append(state)
             if phase != "succeeded":
                 outcome = (phase, reason, message)
+        step_hooks.task_results_from_steps(spec, self.dirs["/tekton/steps"], self.dirs["/tekton/results"])
         return (*outcome, states)
 
     async def _run_step(
@@ -231,6 +246,7 @@ class _Attempt:
                 return "failed", reasons.TR_FAILED, message, StepState.skipped(name, step.image or "")
             argv = known
         env = dict(self.pod.envs[index])  # envFrom, env and env valueFrom, resolved when the pod started
+        env = step_hooks.runtime_env(env, self.dirs["/tekton/steps"])  # $(steps.S.results.R)
         env = artifacts.fill_env(self, name, env)  # $(steps.S.outputs.NAME) in env values
         env.setdefault("HOME", self.visible("/tekton/home"))
         working_dir = step.working_dir or "/workspace"
@@ -242,11 +258,15 @@ class _Attempt:
             remaining = max(0.001, deadline - self.env.clock.monotonic())
             limit = remaining if limit is None else min(limit, remaining)
         on_line = self.env.on_line
+        mine = step_hooks.step_mounts(
+            self.mounts, self.workspace_targets, step_hooks.isolated_workspaces(self.req.spec), step,
+            dirs=self.dirs, names=step_names(self.req.spec), index=index, sandbox=self.env.sandbox,
+        )  # fmt: skip
         launch = StepLaunch(
-            argv=argv,
+            argv=step_hooks.with_stdio(argv, step),
             env=env,
             working_dir=working_dir,
-            mounts=[*self.mounts, *self.pod.step_mounts[index]],
+            mounts=[*mine, *self.pod.step_mounts[index]],
             log_path=self.env.log_path(self.req.name, name),
             name=name,
             timeout_s=limit,

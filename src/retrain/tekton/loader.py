@@ -256,8 +256,10 @@ def _load_object(
                 InvalidInput("missing apiVersion", location=where, hint=f"add `apiVersion: {API_VERSION}`")
             )
         elif group == "tekton.dev":
-            message = f"{kind} uses apiVersion {api_version}; only {API_VERSION} is supported"
-            errors.append(InvalidInput(message, location=where, hint=_MIGRATE_HINT))
+            allowed = API_VERSIONS.get(kind, (API_VERSION,))
+            message = f"{kind} uses apiVersion {api_version}; only {' or '.join(allowed)} is supported"
+            hint = _MIGRATE_HINT if kind not in API_VERSIONS else f"use `apiVersion: {allowed[0]}`"
+            errors.append(InvalidInput(message, location=where, hint=hint))
         else:
             message = f"{kind} must have apiVersion {API_VERSION}, not {api_version!r}"
             errors.append(InvalidInput(message, location=where, hint=f"use `apiVersion: {API_VERSION}`"))

@@ -75,24 +75,19 @@ def _container(prefix: FieldPath, c: Step | StepTemplate) -> Iterator[Unsupporte
 
 
 def _step(prefix: FieldPath, step: Step) -> Iterator[Unsupported]:
+    # StepActions (ref by name, params, results, when), stdoutConfig/stderrConfig and step-level workspaces
+    # are honoured (engine/stepactions.py, step_results.py, stdio.py, step_mounts.py).
     yield from _container(prefix, step)
-    for name, value in (("stdoutConfig", step.stdout_config), ("stderrConfig", step.stderr_config)):
-        if value is not None:
-            yield Unsupported((*prefix, name), f"{name} (step output to a file)", _NOT_YET)
-    if step.ref is not None:
-        if step.ref.resolver:
-            yield Unsupported(
-                (*prefix, "ref", "resolver"),
-                f'remote resolution ("{step.ref.resolver}" resolver) of a StepAction',
-                "it needs the network and a cluster's resolvers",
-            )
-        else:
-            yield Unsupported((*prefix, "ref"), "StepActions (step ref)", _NOT_YET)
-    for name, items in (("params", step.params), ("results", step.results), ("when", step.when)):
-        if items:
-            yield Unsupported((*prefix, name), f"step-level {name} (a StepAction feature)", _NOT_YET)
-    if step.workspaces:
-        yield Unsupported((*prefix, "workspaces"), "step-level workspaces (isolated workspaces)", _NOT_YET)
+    if step.ref is not None and step.ref.resolver:
+        yield Unsupported(
+            (*prefix, "ref", "resolver"),
+            f'remote resolution ("{step.ref.resolver}" resolver) of a StepAction',
+            "it needs the network and a cluster's resolvers",
+            "pass the StepAction's YAML with another -f FILE and refer to it by name",
+        )
+    for j, when in enumerate(step.when or []):
+        if when.cel is not None:
+            yield Unsupported((*prefix, "when", j, "cel"), "CEL in a step's when expressions", _NOT_YET)
 
 
 def unsupported_in_task(spec: TaskSpec, path: FieldPath) -> list[Unsupported]:

@@ -179,7 +179,8 @@ def _check_task_reference(report: Report, scope: _TaskScope, rel: FieldPath, tex
             )
     elif head == "workspaces":
         name, _, attribute = rest.partition(".")
-        if name not in workspaces:
+        # Tekton does not check a step's `when` (an unknown workspace stays unresolved: the step is skipped).
+        if name not in workspaces and "when" not in rel:
             report.add(rel, f"$({ref}) names an undeclared workspace", hint=known("workspaces", workspaces))
         elif attribute not in _WORKSPACE_ATTRIBUTES:
             report.add(rel, f"$({ref}): unknown workspace attribute", hint="use path, bound, claim or volume")
