@@ -420,6 +420,11 @@ spec:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "hello from a configmap / hunter2" in done.stdout
     assert "ignored locally" not in done.stderr  # the objects are used, not noted as ignored
+    kept = tmp_path / "home" / "runs" / "pr" / "objects.json"
+    assert kept.stat().st_mode & 0o777 == 0o600  # Secrets inside: the invoking user's only
+    again = cli("runs", "rerun", "pr", "--home", tmp_path / "home", timeout=120)  # no -f: kept objects
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "hello from a configmap / hunter2" in again.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml_file.read_text().replace("aHVudGVyMg==", "aHVudGVyMg"))
     refused = cli("run", "-f", bad, "--home", tmp_path / "home2", timeout=120)

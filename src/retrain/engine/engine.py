@@ -19,6 +19,7 @@ from typing import Any
 from retrain.engine.clock import Clock, SystemClock
 from retrain.engine.feature_flags import DEFAULT_FLAGS, FeatureFlags, flags_of
 from retrain.engine.feature_gates import check_gates
+from retrain.engine.kept_objects import save_objects
 from retrain.engine.pipelinerun import PipelineRunner, PipelineRunRequest, RunControl
 from retrain.engine.prepare import Catalog, prepare_pipelinerun, prepare_taskrun
 from retrain.engine.resolved import referenced, save_resolved
@@ -167,6 +168,7 @@ class Engine:
             engine_pid=os.getpid(),
         )
         save_resolved(self.store.run_dir(name), referenced(run, catalog))  # for `runs rerun`
+        save_objects(self.store.run_dir(name), catalog.objects)  # its ConfigMaps/Secrets, for a re-run too
         return Submission(name, run.kind, request, concurrency, flags)
 
     async def execute(self, sub: Submission, control: RunControl | None = None) -> RunResult:

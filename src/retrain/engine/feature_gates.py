@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from retrain.engine import reasons
+from retrain.engine import child_pipelines, reasons
 from retrain.engine.feature_flags import FeatureFlags, api_fields_problem
 from retrain.engine.pipelinerun import PipelineRunRequest
 from retrain.engine.reasons import RunRejected
@@ -85,6 +85,8 @@ def check_gates(request: PipelineRunRequest | TaskRunRequest, flags: FeatureFlag
         refuse_gated(task_gate_problems(request.spec, flags, "spec.taskSpec."), kind="TaskRun")
         return
     found = pipeline_gate_problems(request.spec, flags, "spec.")
+    if not found:
+        child_pipelines.check_children(request.spec, request, (request.pipeline_name,))
     for task in [*request.spec.tasks, *request.spec.finally_]:
         if task.task_ref is not None and not flags.enable_artifacts:
             owner = f'Task "{task.task_ref.name}" spec.'

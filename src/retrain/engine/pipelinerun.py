@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from retrain.engine import artifacts, reasons
+from retrain.engine import artifacts, child_pipelines, reasons
 from retrain.engine.backoff import backoff_for
 from retrain.engine.matrix import combinations, display_name, length_facts
 from retrain.engine.params import param_replacements, resolve_params
@@ -41,6 +41,7 @@ from retrain.tekton.durations import format_duration, parse_duration
 from retrain.tekton.model import (
     Param,
     ParamValue,
+    Pipeline,
     PipelineSpec,
     PipelineTask,
     StepActionSpec,
@@ -74,6 +75,7 @@ class PipelineRunRequest:
     task_timeouts: Mapping[str, timedelta] = field(default_factory=dict)  # from spec.taskRunSpecs
     uid: str = ""
     reuse: Mapping[str, Mapping[str, ParamValue]] = field(default_factory=dict)  # rerun --from-failed
+    resolve_pipeline: Callable[[str | None], Pipeline] | None = None  # pipelineRef on a pipeline task
     step_actions: Mapping[str, StepActionSpec] = field(default_factory=dict)  # what step refs name
     pods: PodSpecs = NO_PODS  # objects, ServiceAccount and podTemplate volumes per pipeline task
 
@@ -295,6 +297,11 @@ class PipelineRunner:
         if state.is_finally and self.finally_started is None:
             self.finally_started = self.env.clock.monotonic()
             self.finally_start_time = self.env.clock.now()
+        if child_pipelines.runs_pipeline(task):  # pipelineRef/pipelineSpec: a child PipelineRun
+            if task.when:
+                _, state.when = all_true(task.when, self._replacements(state.is_finally))
+            child_pipelines.start_child(self, name)
+            return
         try:
             requests = self._taskrun_requests(task, state.is_finally)
         except RunRejected as exc:

@@ -234,6 +234,7 @@ def prepare_pipelinerun(
             finally_=_timeout(timeouts.finally_ if timeouts else None, "spec.timeouts.finally", None),
         ),
         resolve_task=catalog.task,
+        resolve_pipeline=catalog.pipeline,
         annotations=annotations,
         task_timeouts=task_timeouts,
         uid=str(uuid.uuid4()),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from retrain.engine.kept_objects import load_objects
 from retrain.engine.prepare import Catalog
 from retrain.tekton.model import Pipeline, PipelineRun, PipelineSpec, Task, TaskRef, TaskRun
 
@@ -54,6 +55,7 @@ def save_resolved(run_dir: Path, objects: list[Task | Pipeline]) -> None:
 def resolved_catalog(run_dir: Path, base: Catalog) -> Catalog:
     """`base`, with the objects a recorded run resolved in its place (so a re-run runs what ran)."""
     catalog = Catalog(tasks=dict(base.tasks), pipelines=dict(base.pipelines))
+    catalog.objects = load_objects(run_dir) or base.objects  # the ConfigMaps/Secrets it was given (-f)
     path = run_dir / RESOLVED_FILE
     if not path.is_file():
         return catalog

@@ -26,7 +26,8 @@ def taskrun_documents(store: RunStore, name: str) -> list[dict[str, Any]]:
         docs.append(
             {
                 "apiVersion": "tekton.dev/v1",
-                "kind": "TaskRun",
+                # a pipeline task that runs a Pipeline records its child PipelineRun's status here
+                "kind": "PipelineRun" if "pipelineSpec" in tr.status else "TaskRun",
                 "metadata": {"name": tr.name, "labels": labels},
                 "status": tr.status,
             }

@@ -130,11 +130,12 @@ class ChildReference:
     pipeline_task: str
     display_name: str | None = None
     when: tuple[WhenExpression, ...] = ()
+    kind: str = "TaskRun"  # or PipelineRun: a pipeline task that runs a Pipeline (engine/child_pipelines.py)
 
     def render(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "apiVersion": "tekton.dev/v1",
-            "kind": "TaskRun",
+            "kind": self.kind,
             "name": self.name,
             "pipelineTaskName": self.pipeline_task,
         }

@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -91,6 +91,9 @@ class KubeObjects:
 
     def __bool__(self) -> bool:
         return bool(self._by_key)
+
+    def __iter__(self) -> Iterator[KubeObject]:
+        return iter(list(self._by_key.values()))
 
     def config_map(self, name: str, *, field_path: str, optional: bool = False) -> ConfigMap | None:
         found = self._find("ConfigMap", name, field_path, optional)
