@@ -33,6 +33,7 @@ spec:
     - name: server
       image: alpine
       script: touch /shared/ready
+      livenessProbe: {exec: {command: ["true"]}}
   volumes:
     - {name: shared, hostPath: {path: /srv}}
 """
@@ -47,8 +48,8 @@ def test_unhonoured_task_fields_are_problems_with_file_line_and_field_path() -> 
     problems = _problems(SIDECAR_TASK)
     assert len(problems) == 4, problems
     joined = "\n".join(problems)
-    assert "t.yaml:16" in joined and "spec.sidecars[0]" in joined and "does not support sidecars" in joined
-    assert "t.yaml:20" in joined and "spec.volumes[0].hostPath" in joined
+    assert "t.yaml:19" in joined and "spec.sidecars[0].livenessProbe" in joined and "restart" in joined
+    assert "t.yaml:21" in joined and "spec.volumes[0].hostPath" in joined
     assert "spec.steps[0].volumeMounts[0].subPathExpr" in joined
     assert "spec.steps[0].env[0].valueFrom.resourceFieldRef" in joined and "'TOKEN'" in joined
 
@@ -117,15 +118,13 @@ spec:
     tasks:
       - name: child
         pipelineRef: {name: other}
-        retries: 1
       - name: gated
         when: [{cel: "'a' == 'a'"}]
         taskRef: {resolver: hub}
 """
     problems = "\n".join(_problems(text))
     assert "t.yaml:6: spec.workspaces[0].csi" in problems
-    assert "pipelines in pipelines" not in problems  # they run (tests/engine/test_pipelines_in_pipelines.py)
-    assert "spec.pipelineSpec.tasks[0].retries" in problems and "runs a Pipeline" in problems
+    assert "pipelines in pipelines" in problems and "spec.pipelineSpec.tasks[0].pipelineRef" in problems
     assert "CEL" not in problems  # the engine evaluates CEL when expressions (tests/engine/test_cel_when.py)
     assert 'remote resolution ("hub" resolver)' in problems
 
@@ -140,7 +139,7 @@ def test_prepare_refuses_a_task_referenced_by_name(tmp_path: Path) -> None:
     with pytest.raises(RunRejected) as caught:
         prepare_taskrun(run, "tr", catalog, tmp_path)
     assert caught.value.reason == "TaskRunValidationFailed"
-    assert "sidecars" in caught.value.message and "3 more" in caught.value.message
+    assert "livenessProbe" in caught.value.message and "3 more" in caught.value.message
     pipeline_run = PipelineRun.model_validate(
         {
             "metadata": {"name": "pr"},
@@ -150,7 +149,7 @@ def test_prepare_refuses_a_task_referenced_by_name(tmp_path: Path) -> None:
     with pytest.raises(RunRejected) as caught_pr:
         prepare_pipelinerun(pipeline_run, "pr", catalog, tmp_path)
     assert caught_pr.value.reason == "PipelineValidationFailed"
-    assert 'Task "with-sidecar" spec.sidecars[0]: PipelineValidationFailed' in str(caught_pr.value)
+    assert 'Task "with-sidecar" spec.sidecars[0].livenessProbe: PipelineValidationFailed' in str(caught_pr.value)
 
 
 def test_a_run_created_pending_or_managed_elsewhere_is_refused(tmp_path: Path) -> None:

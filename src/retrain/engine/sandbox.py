@@ -50,6 +50,8 @@ class Mount:
     host: Path
     target: str
     read_only: bool = False
+    on_path: bool = False
+    """A directory of commands appended to PATH (busybox applets: applets.py), unless the step sets PATH."""
 
 
 class Sandbox(Protocol):
@@ -101,6 +103,16 @@ def _with_home(env: dict[str, str], mounts: Sequence[Mount], sandbox: Sandbox) -
     return env
 
 
+def _with_path(
+    env: dict[str, str], own: Mapping[str, str], mounts: Sequence[Mount], sandbox: Sandbox
+) -> dict[str, str]:
+    """Append the command directories among the mounts to PATH, after the host's (which win)."""
+    extra = [sandbox.visible_path(m) for m in mounts if m.on_path]
+    if extra and "PATH" not in own:
+        env["PATH"] = ":".join([env["PATH"], *extra])
+    return env
+
+
 def _check_mounts(mounts: Sequence[Mount]) -> None:
     for mount in mounts:
         if not mount.target.startswith("/"):
@@ -144,7 +156,9 @@ class BwrapSandbox:
             cmd += ["--dir", working_dir]  # created in the sandbox's tmpfs, never on the host
         cmd += ["--chdir", working_dir, "--", *argv]
         host_env = os.environ if self._host_env is None else self._host_env
-        env_out = step_environment(env, host_env=host_env, bin_dir=self._bin_dir)
+        env_out = _with_path(
+            step_environment(env, host_env=host_env, bin_dir=self._bin_dir), env, mounts, self
+        )
         return cmd, _with_home(env_out, mounts, self), "/"
 
 
@@ -167,7 +181,9 @@ class HostSandbox:
         _check_mounts(mounts)
         cwd = self._host_dir(working_dir, mounts)
         host_env = os.environ if self._host_env is None else self._host_env
-        env_out = step_environment(env, host_env=host_env, bin_dir=self._bin_dir)
+        env_out = _with_path(
+            step_environment(env, host_env=host_env, bin_dir=self._bin_dir), env, mounts, self
+        )
         return self._posix_shell(argv), _with_home(env_out, mounts, self), cwd
 
     def _host_dir(self, working_dir: str, mounts: Sequence[Mount]) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from retrain.engine import artifacts, reasons, step_hooks
+from retrain.engine.applets import with_applets
 from retrain.engine.backoff import NO_BACKOFF, Backoff
 from retrain.engine.clock import Clock
 from retrain.engine.feature_flags import DEFAULT_FLAGS, FeatureFlags
@@ -26,9 +27,10 @@ from retrain.engine.process import StepLaunch, run_step
 from retrain.engine.result_limits import is_size_error, result_size_error
 from retrain.engine.sandbox import Mount, Sandbox
 from retrain.engine.scripts import materialize_script
+from retrain.engine.sidecars import sidecar_ending, start_sidecars
 from retrain.engine.workspaces import BoundWorkspace
 from retrain.errors import InvalidInput
-from retrain.runs.status import Condition, StepState, TaskRunResult, TaskRunStatus
+from retrain.runs.status import Condition, SidecarState, StepState, TaskRunResult, TaskRunStatus
 from retrain.tekton.durations import format_duration, parse_duration
 from retrain.tekton.model import ParamValue, Step, StepActionSpec, TaskSpec
 from retrain.tekton.substitution import Replacements
@@ -139,6 +141,7 @@ class _Attempt:
             if ws.host is not None:
                 self.mounts.append(Mount(ws.host, target, read_only=ws.read_only))
         write_mounts(self.root, self.mounts)  # so that reports can show host paths for this try's paths
+        self.sidecar_states: tuple[SidecarState, ...] = ()
 
     def visible(self, target: str) -> str:
         """The path the step must be told for a container path under one of the mounts."""
@@ -204,19 +207,29 @@ class _Attempt:
             reasons.TR_SUCCEEDED,
             "All Steps have completed executing",
         )
-        for index, (step, name) in enumerate(zip(steps, names, strict=True)):
-            if outcome[0] != "succeeded":
-                states.append(StepState.skipped(name, step.image or ""))
-                continue
-            ready = step_hooks.runtime_step_references(step, self.dirs["/tekton/steps"])
-            if ready.when and not step_hooks.when_allows(ready):
-                step_dir = self.dirs["/tekton/steps"] / f"step-{name}"
-                states.append(step_hooks.skipped_by_when(name, ready, step_dir, self.env.clock.now()))
-                continue
-            phase, reason, message, state = await self._run_step(index, name, ready, deadline)
-            states.append(state)
-            if phase != "succeeded":
-                outcome = (phase, reason, message)
+        pod = start_sidecars(self, replacements) if self.req.spec.sidecars else None
+        try:
+            if pod is not None:  # the steps wait until every sidecar is ready
+                not_ready = await pod.wait_ready(deadline, self.cancel.event)
+                if not_ready is not None:
+                    timeout = format_duration(self.req.timeout or timedelta(0))
+                    outcome = sidecar_ending(*not_ready, self.req.name, timeout, self.cancel)
+            for index, (step, name) in enumerate(zip(steps, names, strict=True)):
+                if outcome[0] != "succeeded":
+                    states.append(StepState.skipped(name, step.image or ""))
+                    continue
+                ready = step_hooks.runtime_step_references(step, self.dirs["/tekton/steps"])
+                if ready.when and not step_hooks.when_allows(ready):
+                    step_dir = self.dirs["/tekton/steps"] / f"step-{name}"
+                    states.append(step_hooks.skipped_by_when(name, ready, step_dir, self.env.clock.now()))
+                    continue
+                phase, reason, message, state = await self._run_step(index, name, ready, deadline)
+                states.append(state)
+                if phase != "succeeded":
+                    outcome = (phase, reason, message)
+        finally:
+            if pod is not None:  # whatever ended the steps, no sidecar outlives its TaskRun
+                self.sidecar_states = await pod.stop()
         step_hooks.task_results_from_steps(spec, self.dirs["/tekton/steps"], self.dirs["/tekton/results"])
         return (*outcome, states)
 
@@ -266,7 +279,7 @@ class _Attempt:
             argv=step_hooks.with_stdio(argv, step),
             env=env,
             working_dir=working_dir,
-            mounts=[*mine, *self.pod.step_mounts[index]],
+            mounts=with_applets([*mine, *self.pod.step_mounts[index]], self.env.run_dir, step.image),
             log_path=self.env.log_path(self.req.name, name),
             name=name,
             timeout_s=limit,
@@ -406,6 +419,7 @@ async def execute_taskrun(
             completion_time=finished,
             steps=tuple(steps),
             results=_result_list(req.spec, results),
+            sidecars=attempt.sidecar_states,
         )
         retryable = phase in ("failed", "timed_out") and retry < req.retries and not cancel.event.is_set()
         if not retryable:

@@ -79,6 +79,35 @@ class StepState:
 
 
 @dataclass(frozen=True)
+class SidecarState:
+    """A sidecar's container state as Tekton records it (SidecarState: name, container, imageID and the
+    container state); `reason` is the container's: Completed for exit code 0, else Error."""
+
+    name: str
+    image: str
+    exit_code: int
+    reason: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    message: str = ""  # why it ended, when the engine ended it (stopped after the steps, ...)
+
+    def render(self) -> dict[str, Any]:
+        terminated: dict[str, Any] = {"exitCode": self.exit_code, "reason": self.reason}
+        if self.message:
+            terminated["message"] = self.message
+        if self.started_at is not None:
+            terminated["startedAt"] = rfc3339(self.started_at)
+        if self.finished_at is not None:
+            terminated["finishedAt"] = rfc3339(self.finished_at)
+        return {
+            "name": self.name,
+            "container": f"sidecar-{self.name}",
+            "imageID": self.image,
+            "terminated": terminated,
+        }
+
+
+@dataclass(frozen=True)
 class TaskRunResult:
     name: str
     type: str  # string, array or object
@@ -100,6 +129,7 @@ class TaskRunStatus:
     steps: tuple[StepState, ...] | None = None
     results: tuple[TaskRunResult, ...] = ()
     retries: tuple[TaskRunStatus, ...] = ()
+    sidecars: tuple[SidecarState, ...] = ()
 
     def render(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -115,6 +145,8 @@ class TaskRunStatus:
             doc["retriesStatus"] = [r.render() for r in self.retries]
         if self.results:
             doc["results"] = [r.render() for r in self.results]
+        if self.sidecars:
+            doc["sidecars"] = [s.render() for s in self.sidecars]
         doc["taskSpec"] = dict(self.task_spec)
         return doc
 

@@ -19,6 +19,7 @@ from retrain.tekton.model import (
     PipelineRun,
     PipelineSpec,
     PipelineTask,
+    Sidecar,
     Step,
     StepAction,
     StepTemplate,
@@ -30,6 +31,7 @@ from retrain.tekton.model import (
 )
 from retrain.tekton.pod_support import binding_problems, container_problems, volume_problems
 from retrain.tekton.problems import FieldPath, format_field_path
+from retrain.tekton.sidecar_support import sidecar_problems
 
 __all__ = [
     "Unsupported",
@@ -68,7 +70,7 @@ class Unsupported:
         return InvalidInput(self.message, location=location, hint=self.hint)
 
 
-def _container(prefix: FieldPath, c: Step | StepTemplate) -> Iterator[Unsupported]:
+def _container(prefix: FieldPath, c: Step | StepTemplate | Sidecar) -> Iterator[Unsupported]:
     yield from (Unsupported(*problem) for problem in container_problems(prefix, c))
     if c.volume_devices:
         yield Unsupported((*prefix, "volumeDevices"), "volumeDevices", f"block devices: {_NO_CLUSTER}")
@@ -94,13 +96,8 @@ def unsupported_in_task(spec: TaskSpec, path: FieldPath) -> list[Unsupported]:
     """Every field of a Task spec that the local engine would not honour."""
     found: list[Unsupported] = []
     for i, sidecar in enumerate(spec.sidecars or []):
-        found.append(
-            Unsupported(
-                (*path, "sidecars", i),
-                f"sidecars (sidecar {sidecar.name or i!r})",
-                f"only the steps run; a container beside them is not started; {_NOT_YET}",
-            )
-        )
+        found.extend(_container((*path, "sidecars", i), sidecar))
+        found.extend(Unsupported(*problem) for problem in sidecar_problems((*path, "sidecars", i), sidecar))
     found.extend(Unsupported(*problem) for problem in volume_problems(spec.volumes, (*path, "volumes")))
     if spec.step_template is not None:
         found.extend(_container((*path, "stepTemplate"), spec.step_template))
@@ -110,14 +107,9 @@ def unsupported_in_task(spec: TaskSpec, path: FieldPath) -> list[Unsupported]:
 
 
 def _pipeline_task(prefix: FieldPath, task: PipelineTask) -> Iterator[Unsupported]:
-    if task.pipeline_ref is not None or task.pipeline_spec is not None:  # engine/child_pipelines.py
-        for name, used in (("retries", task.retries), ("matrix", task.matrix)):
-            if used:
-                yield Unsupported(
-                    (*prefix, name),
-                    f"{name} on a pipeline task that runs a Pipeline",
-                    "Tekton does not retry or fan out child PipelineRuns either",
-                )
+    if task.pipeline_ref is not None or task.pipeline_spec is not None:
+        field_name = "pipelineRef" if task.pipeline_ref is not None else "pipelineSpec"
+        yield Unsupported((*prefix, field_name), "pipelines in pipelines", _NOT_YET)
     if task.task_ref is not None and task.task_ref.resolver:
         yield Unsupported(
             (*prefix, "taskRef", "resolver"),
