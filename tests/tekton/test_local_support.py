@@ -118,13 +118,15 @@ spec:
     tasks:
       - name: child
         pipelineRef: {name: other}
+        retries: 1
       - name: gated
         when: [{cel: "'a' == 'a'"}]
         taskRef: {resolver: hub}
 """
     problems = "\n".join(_problems(text))
     assert "t.yaml:6: spec.workspaces[0].csi" in problems
-    assert "pipelines in pipelines" in problems and "spec.pipelineSpec.tasks[0].pipelineRef" in problems
+    assert "pipelines in pipelines" not in problems  # they run (tests/engine/test_pipelines_in_pipelines.py)
+    assert "spec.pipelineSpec.tasks[0].retries" in problems and "runs a Pipeline" in problems
     assert "CEL" not in problems  # the engine evaluates CEL when expressions (tests/engine/test_cel_when.py)
     assert 'remote resolution ("hub" resolver)' in problems
 

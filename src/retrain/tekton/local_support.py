@@ -107,9 +107,14 @@ def unsupported_in_task(spec: TaskSpec, path: FieldPath) -> list[Unsupported]:
 
 
 def _pipeline_task(prefix: FieldPath, task: PipelineTask) -> Iterator[Unsupported]:
-    if task.pipeline_ref is not None or task.pipeline_spec is not None:
-        field_name = "pipelineRef" if task.pipeline_ref is not None else "pipelineSpec"
-        yield Unsupported((*prefix, field_name), "pipelines in pipelines", _NOT_YET)
+    if task.pipeline_ref is not None or task.pipeline_spec is not None:  # engine/child_pipelines.py
+        for name, used in (("retries", task.retries), ("matrix", task.matrix)):
+            if used:
+                yield Unsupported(
+                    (*prefix, name),
+                    f"{name} on a pipeline task that runs a Pipeline",
+                    "Tekton does not retry or fan out child PipelineRuns either",
+                )
     if task.task_ref is not None and task.task_ref.resolver:
         yield Unsupported(
             (*prefix, "taskRef", "resolver"),
