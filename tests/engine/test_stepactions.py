@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.engine_helpers import RunYaml, make_engine, submit_yaml
+from fixtures.engine_helpers import RunYaml, cli, make_engine, submit_yaml
 from retrain.engine.reasons import RunRejected
 from retrain.engine.sandbox import Sandbox
 from retrain.errors import InvalidInput, InvalidInputs
@@ -327,3 +327,75 @@ def test_stepaction_api_versions() -> None:
         load_text(good.format(v="v1"), "a.yaml")
     assert "StepAction uses apiVersion tekton.dev/v1" in str(caught.value)
     assert "tekton.dev/v1beta1" in str(caught.value)
+
+
+def test_a_rerun_runs_the_stepactions_the_run_resolved(tmp_path: Path) -> None:
+    """`runs rerun` in a later process, without the files: the StepAction is kept with the run."""
+    home = tmp_path / "home"
+    path = tmp_path / "run.yaml"
+    path.write_text(PASSING)
+    first = cli("run", "-q", "-f", path, "--home", home, timeout=120)
+    assert first.returncode == 0, first.stderr
+    again = cli("runs", "rerun", "passing", "--home", home, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "all=i1,i2 first=i1 url=ar.com digest=sha1 one=single" in again.stdout
+
+
+PIPELINE = """
+apiVersion: tekton.dev/v1alpha1
+kind: StepAction
+metadata:
+  name: echo-it
+spec:
+  image: busybox
+  params:
+    - name: text
+  results:
+    - name: echoed
+  script: printf '%s' "$(params.text)" | tee $(step.results.echoed.path)
+---
+apiVersion: tekton.dev/v1
+kind: Task
+metadata:
+  name: uses-action
+spec:
+  params:
+    - name: message
+  results:
+    - name: out
+      value: $(steps.say.results.echoed)
+  steps:
+    - name: say
+      ref: {name: echo-it}
+      params:
+        - {name: text, value: "task got $(params.message)"}
+---
+apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: piped
+spec:
+  params:
+    - {name: msg, value: hello}
+  pipelineSpec:
+    params:
+      - name: msg
+    results:
+      - name: final
+        value: $(tasks.second.results.out)
+    tasks:
+      - name: first
+        taskRef: {name: uses-action}
+        params:
+          - {name: message, value: $(params.msg)}
+      - name: second
+        taskRef: {name: uses-action}
+        params:
+          - {name: message, value: $(tasks.first.results.out)}
+"""
+
+
+def test_stepactions_in_tasks_referenced_by_a_pipeline(run: RunYaml) -> None:
+    ran = run(PIPELINE)
+    assert ran.result.succeeded, ran.result.message
+    assert ran.results() == {"final": "task got task got hello"}

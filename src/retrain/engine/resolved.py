@@ -12,7 +12,16 @@ from pathlib import Path
 
 from retrain.engine.kept_objects import load_objects
 from retrain.engine.prepare import Catalog
-from retrain.tekton.model import Pipeline, PipelineRun, PipelineSpec, Task, TaskRef, TaskRun
+from retrain.tekton.model import (
+    Pipeline,
+    PipelineRun,
+    PipelineSpec,
+    StepAction,
+    Task,
+    TaskRef,
+    TaskRun,
+    TaskSpec,
+)
 
 RESOLVED_FILE = "resolved.json"
 
@@ -28,9 +37,10 @@ def _local(ref: TaskRef | None) -> bool:
     return ref is not None and not ref.resolver and ref.kind in (None, "Task") and bool(ref.name)
 
 
-def referenced(run: PipelineRun | TaskRun, catalog: Catalog) -> list[Task | Pipeline]:
+def referenced(run: PipelineRun | TaskRun, catalog: Catalog) -> list[Task | Pipeline | StepAction]:
     """The catalog objects `run` refers to by name (a remote resolver's are not local: left out)."""
-    found: list[Task | Pipeline] = []
+    found: list[Task | Pipeline | StepAction] = []
+    specs: list[TaskSpec] = []  # whose steps may refer to StepActions
     task_names: list[str] = []
     if isinstance(run, PipelineRun):
         spec = run.spec.pipeline_spec
@@ -41,24 +51,40 @@ def referenced(run: PipelineRun | TaskRun, catalog: Catalog) -> list[Task | Pipe
             spec = pipeline.spec
         if spec is not None:
             task_names = _task_names(spec)
+            specs += [t.task_spec for t in [*spec.tasks, *spec.finally_] if t.task_spec is not None]
     elif run.spec.task_ref is not None and _local(run.spec.task_ref) and run.spec.task_ref.name:
         task_names = [run.spec.task_ref.name]
-    found += [catalog.tasks[n] for n in dict.fromkeys(task_names) if n in catalog.tasks]
+    elif run.spec.task_spec is not None:
+        specs.append(run.spec.task_spec)
+    tasks = [catalog.tasks[n] for n in dict.fromkeys(task_names) if n in catalog.tasks]
+    found += tasks
+    specs += [t.spec for t in tasks]
+    actions = [
+        s.ref.name for spec in specs for s in spec.steps if s.ref and not s.ref.resolver and s.ref.name
+    ]
+    found += [
+        StepAction.model_validate({"metadata": {"name": n}, "spec": catalog.step_actions[n]})
+        for n in dict.fromkeys(actions)
+        if n in catalog.step_actions
+    ]
     return found
 
 
-def save_resolved(run_dir: Path, objects: list[Task | Pipeline]) -> None:
+def save_resolved(run_dir: Path, objects: list[Task | Pipeline | StepAction]) -> None:
     docs = [obj.model_dump(by_alias=True, exclude_none=True, mode="json") for obj in objects]
     (run_dir / RESOLVED_FILE).write_text(json.dumps(docs))
 
 
 def resolved_catalog(run_dir: Path, base: Catalog) -> Catalog:
     """`base`, with the objects a recorded run resolved in its place (so a re-run runs what ran)."""
-    catalog = Catalog(tasks=dict(base.tasks), pipelines=dict(base.pipelines))
+    catalog = Catalog(
+        tasks=dict(base.tasks), pipelines=dict(base.pipelines), step_actions=dict(base.step_actions)
+    )
     catalog.objects = load_objects(run_dir) or base.objects  # the ConfigMaps/Secrets it was given (-f)
     path = run_dir / RESOLVED_FILE
     if not path.is_file():
         return catalog
     for doc in json.loads(path.read_text()):
-        catalog.add(Task.model_validate(doc) if doc.get("kind") == "Task" else Pipeline.model_validate(doc))
+        kinds: dict[str, type[Task | Pipeline | StepAction]] = {"Task": Task, "StepAction": StepAction}
+        catalog.add(kinds.get(str(doc.get("kind")), Pipeline).model_validate(doc))
     return catalog
