@@ -62,7 +62,7 @@ def catalog_of(config: RetrainConfig, catalog: Catalog) -> Catalog:
     """The built-in catalog plus the configuration's `catalog:` files (a Pipeline of the same name wins)."""
     from retrain.errors import InvalidInputs
     from retrain.tekton.loader import load_files
-    from retrain.tekton.model import Pipeline, Task
+    from retrain.tekton.model import Pipeline, StepAction, Task
     from retrain.tekton.validation import validate_object
 
     if not config.catalog:
@@ -72,7 +72,7 @@ def catalog_of(config: RetrainConfig, catalog: Catalog) -> Catalog:
     if problems:
         raise problems[0] if len(problems) == 1 else InvalidInputs(problems)
     for doc in loaded.documents:
-        if isinstance(doc.obj, Task | Pipeline):
+        if isinstance(doc.obj, Task | Pipeline | StepAction):  # StepActions: what steps' refs name
             catalog.add(doc.obj)
     return catalog
 
