@@ -309,6 +309,9 @@ spec:
       image: busybox
       params: [{name: p, value: v}]
       script: echo
+    - name: late
+      image: busybox
+      script: echo $(steps.plain.results.r)
 """
     (doc,) = load_text(text, "t.yaml").documents
     problems = validate_object(doc.obj, where=doc.source)
@@ -316,6 +319,8 @@ spec:
     assert (8, "image cannot be used with ref (the StepAction gives it)") in found
     assert (9, "script cannot be used with ref (the StepAction gives it)") in found
     assert (12, "params cannot be used without ref") in found
+    message = "stepResult substitutions are only allowed in env, command and args, not in script"
+    assert (16, message) in found
 
 
 def test_stepaction_api_versions() -> None:

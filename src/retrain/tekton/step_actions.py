@@ -8,6 +8,8 @@ an image, command, args, script, workingDir, env, volumeMounts or results; a ste
 
 from __future__ import annotations
 
+import re
+
 from retrain.errors import InvalidInput
 from retrain.tekton.loader import SourceMap
 from retrain.tekton.model import StepActionSpec, TaskSpec
@@ -15,6 +17,8 @@ from retrain.tekton.problems import FieldPath
 from retrain.tekton.task_validation import Report, check_param_specs, check_unique
 
 __all__ = ["check_step_refs", "validate_step_action"]
+
+_STEP_RESULT = re.compile(r"\$\(steps\.[^.()\s]+\.results\.")
 
 _NOT_WITH_REF = (
     ("image", "image"),
@@ -40,9 +44,17 @@ def validate_step_action(spec: StepActionSpec, *, where: SourceMap | None) -> li
 
 
 def check_step_refs(report: Report, spec: TaskSpec, prefix: FieldPath = ()) -> None:
-    """Add the problems of `ref`/`params` on the steps of `spec` to `report`."""
+    """Add the problems of `ref`/`params` on the steps of `spec` to `report`, and step result references
+    where the entrypoint cannot resolve them (Tekton's validateStepResultReference)."""
     for i, step in enumerate(spec.steps):
         at = (*prefix, "steps", i)
+        for wire, text in (("script", step.script), ("workingDir", step.working_dir), ("image", step.image)):
+            if text and _STEP_RESULT.search(text):
+                report.add(
+                    (*at, wire),
+                    f"stepResult substitutions are only allowed in env, command and args, not in {wire}",
+                    hint="pass the value in env (or args) and use the variable in the script",
+                )
         if step.ref is None:
             if step.params:
                 report.add((*at, "params"), "params cannot be used without ref", hint="remove params")
