@@ -187,7 +187,8 @@ def test_host_mode_says_once_what_it_cannot_honour(
     assert "/tekton" in text
     assert "read-only" in text
     assert first.mode == "host"
-    assert len(sandbox_limitations(first)) == 3
+    assert len(sandbox_limitations(first)) == 4
+    assert "isolated workspaces" in text and "/tekton/run/<i>" in text
 
 
 def test_auto_falls_back_to_host_when_bwrap_is_missing(
