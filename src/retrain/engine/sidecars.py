@@ -90,7 +90,7 @@ def plan_sidecar(
     sidecar: Sidecar,
     *,
     env: Mapping[str, str],
-    scripts: tuple[Path, Mount],
+    scripts: tuple[Path, Mount, str],  # host directory, its mount, the path the sidecar is told
     workspaces: Mapping[str, Mount],
     isolated: set[str],
     volumes: Mapping[str, PodVolume],
@@ -101,9 +101,9 @@ def plan_sidecar(
     field_path = f"sidecars[{index}]"
     mounts: list[Mount] = []
     if sidecar.script is not None:
-        scripts_dir, scripts_mount = scripts
+        scripts_dir, scripts_mount, scripts_visible = scripts
         _, argv = materialize_script(
-            sidecar.script, scripts_dir, index, f"sidecar-{name}", visible_dir=scripts_mount.target
+            sidecar.script, scripts_dir, index, f"sidecar-{name}", visible_dir=scripts_visible
         )
         argv = [*argv, *(sidecar.args or [])]
         mounts.append(scripts_mount)
@@ -173,7 +173,8 @@ def start_sidecars(pod: Try, replacements: Replacements) -> Sidecars:
         if ws.host is not None:  # an unbound optional workspace mounts nothing
             workspaces[name] = Mount(ws.host, pod.workspace_targets[name], ws.read_only)
             by_volume.setdefault(ws.volume, PodVolume(ws.volume, ws.host, ws.read_only))
-    scripts = (pod.dirs[SCRIPTS_TARGET], Mount(pod.dirs[SCRIPTS_TARGET], SCRIPTS_TARGET))
+    scripts_mount = Mount(pod.dirs[SCRIPTS_TARGET], SCRIPTS_TARGET)
+    scripts = (pod.dirs[SCRIPTS_TARGET], scripts_mount, env.sandbox.visible_path(scripts_mount))
     plans: list[SidecarPlan] = []
     try:
         names = sidecar_names(spec.sidecars or [])
