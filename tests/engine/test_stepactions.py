@@ -404,3 +404,20 @@ def test_stepactions_in_tasks_referenced_by_a_pipeline(run: RunYaml) -> None:
     ran = run(PIPELINE)
     assert ran.result.succeeded, ran.result.message
     assert ran.results() == {"final": "task got task got hello"}
+
+
+def test_a_stepaction_is_validated_when_loaded() -> None:
+    text = """apiVersion: tekton.dev/v1beta1
+kind: StepAction
+metadata: {name: a}
+spec:
+  params:
+    - name: known
+  script: echo $(params.known) $(params.unknown)
+"""
+    (doc,) = load_text(text, "a.yaml").documents
+    problems = validate_object(doc.obj, where=doc.source)
+    found = {(p.location.line if p.location else None, p.message) for p in problems}
+    assert (4, "a StepAction needs an image") in found
+    assert (7, "$(params.unknown) names a param the StepAction does not declare") in found
+    assert len(found) == 2

@@ -14,12 +14,21 @@ from retrain.errors import InvalidInput
 from retrain.tekton.loader import SourceMap
 from retrain.tekton.model import StepActionSpec, TaskSpec
 from retrain.tekton.problems import FieldPath
-from retrain.tekton.task_validation import Report, check_param_specs, check_unique
+from retrain.tekton.references import iter_references
+from retrain.tekton.task_validation import Report, check_param_specs, check_unique, known, param_declared
 
 __all__ = ["check_step_refs", "validate_step_action"]
 
 _STEP_RESULT = re.compile(r"\$\(steps\.[^.()\s]+\.results\.")
 
+_CONTAINER = (
+    ("image", "image"),
+    ("command", "command"),
+    ("args", "args"),
+    ("script", "script"),
+    ("workingDir", "working_dir"),
+    ("env", "env"),
+)
 _NOT_WITH_REF = (
     ("image", "image"),
     ("command", "command"),
@@ -40,6 +49,16 @@ def validate_step_action(spec: StepActionSpec, *, where: SourceMap | None) -> li
         report.add(("script",), "a StepAction has both script and command", hint="use one of them")
     check_param_specs(report, spec.params)
     check_unique(report, ((("results", i, "name"), r.name) for i, r in enumerate(spec.results)), "result")
+    names = [p.name for p in spec.params]
+    container = [(f, getattr(spec, attr)) for f, attr in _CONTAINER]
+    for field, value in container:
+        for rel, _text, ref in iter_references(value, (field,)):
+            if ref.startswith("params.") and not param_declared(ref[len("params.") :], names):
+                report.add(
+                    rel,
+                    f"$({ref}) names a param the StepAction does not declare",
+                    hint=known("params", names),
+                )
     return report.in_line_order()
 
 
