@@ -32,7 +32,8 @@ metadata:
       - name: task-level
         image: bash
         script: |
-          printf '%s' '{{"outputs":[{{"name":"image","values":[{{"uri":"oci:other"}}]}}]}}' > $(artifacts.path)
+          OUT='{{"outputs":[{{"name":"image","values":[{{"uri":"oci:other"}}]}}]}}'
+          printf '%s' "$OUT" > $(artifacts.path)
       - name: consume
         image: bash
         env: [{{name: FROM_ENV, value: "$(steps.produce.inputs.src)"}}]

@@ -63,7 +63,9 @@ metadata:
         taskSpec:
           workspaces: [{{name: data}}]
           steps:
-            - {{name: write, image: alpine, script: "printf parent-file > $(workspaces.data.path)/from-parent"}}
+            - name: write
+              image: alpine
+              script: printf parent-file > $(workspaces.data.path)/from-parent
 {child_task}
       - name: after
         params: [{{name: got, value: $(tasks.nested.results.said)}}]
