@@ -15,6 +15,7 @@ from retrain.tekton.loader import SourceMap
 from retrain.tekton.model import StepActionSpec, TaskSpec
 from retrain.tekton.problems import FieldPath
 from retrain.tekton.references import iter_references
+from retrain.tekton.substitution import find_references
 from retrain.tekton.task_validation import Report, check_param_specs, check_unique, known, param_declared
 
 __all__ = ["check_step_refs", "validate_step_action"]
@@ -25,7 +26,6 @@ _CONTAINER = (
     ("image", "image"),
     ("command", "command"),
     ("args", "args"),
-    ("script", "script"),
     ("workingDir", "working_dir"),
     ("env", "env"),
 )
@@ -47,6 +47,12 @@ def validate_step_action(spec: StepActionSpec, *, where: SourceMap | None) -> li
         report.add(("image",), "a StepAction needs an image", hint="add `image:` (recorded, never pulled)")
     if spec.script is not None and spec.command is not None:
         report.add(("script",), "a StepAction has both script and command", hint="use one of them")
+    if spec.script is not None and any(r.startswith("params.") for r in find_references(spec.script)):
+        report.add(
+            ("script",),
+            "param substitution in a StepAction's script is not allowed (Tekton refuses it)",
+            hint="pass the param in env (env: [{name: X, value: $(params.x)}]) and use $X in the script",
+        )
     check_param_specs(report, spec.params)
     check_unique(report, ((("results", i, "name"), r.name) for i, r in enumerate(spec.results)), "result")
     names = [p.name for p in spec.params]
