@@ -356,6 +356,7 @@ spec:
           cat $HOME/.ssh/id_deploy-key; echo
           cat $HOME/.ssh/config $HOME/.gitconfig $HOME/.git-credentials $HOME/.docker/config.json; echo
           stat -c '%a' $HOME/.ssh/id_deploy-key
+          echo "creds=$(ls $(credentials.path)/.ssh | tr '\\n' ' ')"
 """,
     )
     assert ran.result.succeeded, _out(ran)
@@ -368,6 +369,7 @@ spec:
     docker = json.loads(next(line for line in out if line.startswith('{"auths"')))
     assert docker["auths"]["https://index.docker.io/v1/"]["auth"] == "Ym9iOnBAc3M="
     assert "600" in out
+    assert "creds=config id_deploy-key known_hosts " in out  # $(credentials.path): creds-init's directory
 
 
 def test_without_credentials_home_holds_none(home: Path, sandbox: Sandbox) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrain.engine.credentials import CREDS_TARGET, copy_to_home, write_credentials
+from retrain.engine.credentials import copy_to_home, write_credentials
 from retrain.engine.sandbox import Mount
 from retrain.engine.volumes import PodVolume, container_mounts, pod_volumes
 from retrain.errors import InvalidInput, Location
@@ -77,7 +77,7 @@ class Pod:
 
     volumes: dict[str, PodVolume] = field(default_factory=dict)
     envs: list[dict[str, str]] = field(default_factory=list)
-    mounts: list[Mount] = field(default_factory=list)  # in every container: /tekton/creds
+    mounts: list[Mount] = field(default_factory=list)  # extra mounts for every container (none yet)
     step_mounts: list[list[Mount]] = field(default_factory=list)
 
 
@@ -121,10 +121,9 @@ def start_pod(
         )
         started.envs.append(step_env(step, pod.objects, fields, at))
     if pod.service_account:
-        creds = root / "creds"
+        creds = root / "creds"  # the try's /tekton/creds ($(credentials.path)), mounted in every container
         if write_credentials(pod.service_account, pod.objects, creds, field_path="spec.serviceAccountName"):
             copy_to_home(creds, home)
-            started.mounts.append(Mount(creds, CREDS_TARGET, read_only=False))
     return started
 
 

@@ -128,6 +128,7 @@ class _Attempt:
             "/tekton/scripts": self.root / "scripts",
             "/tekton/steps": self.root / "steps",
             "/tekton/run": self.root / "run",
+            "/tekton/creds": self.root / "creds",  # creds-init's CredsDir, always there as in a pod
         }
         for d in self.dirs.values():
             d.mkdir(parents=True, exist_ok=True)
@@ -158,6 +159,7 @@ class _Attempt:
         strings: dict[str, str] = dict(self.req.context)
         strings["context.task.retry-count"] = str(self.retry)
         strings["context.taskRun.retry-count"] = str(self.retry)
+        strings["credentials.path"] = self.visible("/tekton/creds")
         for name, ws in self.req.workspaces.items():
             target = self.workspace_targets[name]
             strings[f"workspaces.{name}.path"] = self.visible(target) if ws.host else ""
