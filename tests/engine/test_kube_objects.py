@@ -15,6 +15,7 @@ from retrain.engine.engine import RunResult
 from retrain.engine.sandbox import Sandbox
 from retrain.errors import InvalidInput
 from retrain.tekton.loader import load_text
+from retrain.tekton.local_support import local_support_problems
 from retrain.tekton.model import Pipeline, PipelineRun, Task, TaskRun
 
 OBJECTS = """\
@@ -432,3 +433,85 @@ spec:
     refused = cli("run", "-f", bad, "--home", tmp_path / "home2", timeout=120)
     assert refused.returncode == 2
     assert f"{bad}:15: data.password: the value of 'password' is not valid base64" in refused.stderr
+
+
+def test_what_a_local_pod_cannot_have_is_refused_at_creation_with_file_and_line() -> None:
+    text = """\
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: refused}
+spec:
+  podTemplate:
+    volumes: [{name: node, hostPath: {path: /var/run}}]
+  workspaces:
+    - name: token
+      projected: {sources: [{serviceAccountToken: {path: token}}]}
+  taskSpec:
+    steps:
+      - name: s
+        image: busybox
+        script: "true"
+        env: [{name: NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}]
+"""
+    loaded = load_text(text, "p.yaml")
+    problems = "\n".join(
+        str(p) for d in loaded.documents for p in local_support_problems(d.obj, where=d.source)
+    )
+    assert (
+        "p.yaml:6: spec.podTemplate.volumes[0].hostPath: the local engine does not support a hostPath"
+        in problems
+    )
+    assert "spec.workspaces[0].projected.sources[0].serviceAccountToken" in problems
+    assert "issued by a Kubernetes API server" in problems
+    assert (
+        "p.yaml:15: spec.taskSpec.steps[0].env[0].valueFrom.fieldRef" in problems
+        and "spec.nodeName" in problems
+    )
+
+
+def test_pod_template_volumes_are_mounted(home: Path, sandbox: Sandbox) -> None:
+    _needs_bwrap(sandbox)
+    ran = run_with_objects(
+        home,
+        sandbox,
+        OBJECTS
+        + """\
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: tmpl}
+spec:
+  podTemplate:
+    volumes: [{name: settings, configMap: {name: settings}}]
+  taskSpec:
+    steps:
+      - name: s
+        image: busybox
+        volumeMounts: [{name: settings, mountPath: /srv/app}]
+        script: cat /srv/app/greeting
+""",
+    )
+    assert ran.result.succeeded, _out(ran)
+    assert "hello from a configmap" in _out(ran)
+
+
+def test_a_mount_point_inside_the_hosts_read_only_system_is_a_clear_error(
+    home: Path, sandbox: Sandbox
+) -> None:
+    ran = run_with_objects(
+        home,
+        sandbox,
+        """apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: etc}
+spec:
+  taskSpec:
+    volumes: [{name: v, emptyDir: {}}]
+    steps:
+      - {name: s, image: busybox, script: "true", volumeMounts: [{name: v, mountPath: /etc/no-such-app}]}
+""",
+    )
+    assert ran.result.reason == "CreateContainerConfigError"
+    assert (
+        "steps[0].volumeMounts[0].mountPath: mountPath '/etc/no-such-app' is inside /etc"
+        in ran.result.message
+    )

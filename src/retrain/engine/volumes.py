@@ -75,6 +75,11 @@ def pod_volumes(
     return found
 
 
+# The host directories the bwrap sandbox shows read-only (sandbox._system_binds): a mount point that does not
+# exist in them cannot be created, where a container image would simply have made it.
+_HOST_READ_ONLY = ("/usr", "/etc", "/opt", "/bin", "/sbin", "/lib", "/lib64", "/proc", "/dev")
+
+
 def _target(mount: Mapping[str, Any], at: str) -> str:
     path = mount.get("mountPath")
     if not isinstance(path, str) or not path.startswith("/"):
@@ -88,6 +93,14 @@ def _target(mount: Mapping[str, Any], at: str) -> str:
             f'volumeMount cannot be mounted under /tekton/ (volumeMount "{mount.get("name")}" '
             f'mounted at "{path}")',
             location=Location(field=f"{at}.mountPath"),
+        )
+    holder = next((d for d in _HOST_READ_ONLY if normal == d or normal.startswith(d + "/")), None)
+    if holder is not None and not Path(normal).exists():
+        raise InvalidInput(
+            f"mountPath {path!r} is inside {holder}, which steps see read-only from this machine, and it "
+            "does not exist here, so the mount point cannot be made (an image would have had it)",
+            location=Location(field=f"{at}.mountPath"),
+            hint="mount the volume elsewhere, e.g. under /var, /srv or /mnt",
         )
     return normal
 

@@ -29,7 +29,12 @@ from retrain.tekton.model import (
     TektonObject,
     WorkspaceBinding,
 )
-from retrain.tekton.pod_support import binding_problems, container_problems, volume_problems
+from retrain.tekton.pod_support import (
+    binding_problems,
+    container_problems,
+    pod_template_problems,
+    volume_problems,
+)
 from retrain.tekton.problems import FieldPath, format_field_path
 from retrain.tekton.sidecar_support import sidecar_problems
 
@@ -167,6 +172,7 @@ def unsupported_in_object(obj: TektonObject) -> list[Unsupported]:
         fields = obj.spec.model_dump(include={"image", "env", "volume_mounts"}, exclude_none=True)
         return list(_container(("spec",), Step.model_validate(fields)))
     found = unsupported_in_bindings(obj.spec.workspaces, ("spec", "workspaces"))
+    found += [Unsupported(*problem) for problem in pod_template_problems(obj)]  # podTemplate volumes
     if obj.spec.status is not None:
         found.append(
             Unsupported(

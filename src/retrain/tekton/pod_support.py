@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from retrain.tekton.model import Sidecar, Step, StepTemplate
+from retrain.tekton.model import PipelineRun, Sidecar, Step, StepTemplate, TaskRun
 from retrain.tekton.problems import FieldPath
 
-__all__ = ["POD_FIELDS", "binding_problems", "container_problems", "volume_problems"]
+__all__ = ["POD_FIELDS", "binding_problems", "container_problems", "pod_template_problems", "volume_problems"]
 
 Problem = tuple[FieldPath, str, str, str | None]
 
@@ -124,3 +124,18 @@ def container_problems(prefix: FieldPath, c: Step | StepTemplate | Sidecar) -> I
                 f"a local step has no pod object; only {', '.join(sorted(POD_FIELDS))} are known",
                 "give the variable a literal value",
             )
+
+
+def pod_template_problems(run: TaskRun | PipelineRun) -> Iterator[Problem]:
+    """The podTemplate volumes of a run (TaskRun podTemplate, taskRunTemplate, taskRunSpecs[])."""
+    if isinstance(run, TaskRun):
+        volumes = (run.spec.pod_template or {}).get("volumes")
+        yield from volume_problems(volumes, ("spec", "podTemplate", "volumes"))
+        return
+    template = run.spec.task_run_template
+    if template is not None:
+        volumes = (template.pod_template or {}).get("volumes")
+        yield from volume_problems(volumes, ("spec", "taskRunTemplate", "podTemplate", "volumes"))
+    for i, trs in enumerate(run.spec.task_run_specs or []):
+        volumes = (trs.pod_template or {}).get("volumes")
+        yield from volume_problems(volumes, ("spec", "taskRunSpecs", i, "podTemplate", "volumes"))
