@@ -12,6 +12,7 @@ import pytest
 
 from fixtures.engine_helpers import RunYaml, assert_no_orphans, cli, cli_popen, pgrep, wait_for
 from retrain.engine.applets import busybox_family
+from retrain.engine.sandbox import Sandbox
 from retrain.runs.store import RunStore
 from retrain.tekton.loader import load_text
 from retrain.tekton.local_support import local_support_problems
@@ -272,7 +273,7 @@ def test_what_a_sidecar_cannot_do_here_is_refused_at_creation() -> None:
     assert "spec.sidecars[0].livenessProbe" in liveness
 
 
-def test_busybox_images_get_the_applets(run: RunYaml) -> None:
+def test_busybox_images_get_the_applets(run: RunYaml, home: Path, sandbox: Sandbox) -> None:
     assert busybox_family("mirror.gcr.io/alpine@sha256:25") and busybox_family("mirror.gcr.io/alpine/git:v2")
     assert busybox_family("python:3.12-alpine") and busybox_family("busybox")
     assert not busybox_family("ubuntu") and not busybox_family("gcr.io/distroless/base")
@@ -300,3 +301,5 @@ spec:
     assert (ran.result.status, ran.result.reason) == ("True", "Succeeded"), ran.result.message
     assert "ash runs" in ran.log("applets", "ash")
     assert ran.status["steps"][1]["terminated"]["exitCode"] == 127  # ubuntu has no ash: env says so
+    # bwrap makes the links inside the sandbox; only host mode writes them (into the run's directory)
+    assert (home / "runs" / "applets" / "busybox-applets").is_dir() == (sandbox.mode == "host")

@@ -1,10 +1,11 @@
 """Busybox's applets for containers of alpine and busybox images.
 
 In those images `ash`, `mkfifo`, `wget`, ... are busybox applets, so a script starting `#!/usr/bin/env ash`
-is common. This host has busybox (`/usr/bin/busybox`) but not its applet links; for a container of such an
-image the engine makes a directory of `<applet> -> busybox` links (once per run, inside the run's own
-directory) and shows it at `APPLETS_TARGET`, appended to PATH: the host's own commands come first, so only
-what the host lacks (`ash`, ...) is busybox's. Any other image gets nothing: no cost for it.
+is common. This host has busybox (`/usr/bin/busybox`) but not its applet links; a container of such an image
+gets a directory of `<applet> -> busybox` links for the applets the host lacks (`ash`, `nc`, ...) at
+`APPLETS_TARGET`, appended to PATH after the host's own commands. Under bwrap the links are made in the
+sandbox's own tmpfs (`--symlink`: nothing is written, no cost per run); host mode makes them once per run
+inside the run's directory. Any other image gets nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from retrain.engine.sandbox import Mount
+from retrain.engine.sandbox import STANDARD_PATH, Mount
 
 __all__ = ["APPLETS_TARGET", "applets_mount", "busybox_family", "with_applets"]
 
@@ -42,7 +43,7 @@ def busybox_family(image: str | None) -> bool:
 
 @functools.cache
 def _applets() -> tuple[str, tuple[str, ...]] | None:
-    """(busybox path, its applet names); None when this host has no busybox. Asked once per process."""
+    """(busybox path, the applets this host lacks); None when it has no busybox. Asked once per process."""
     busybox = shutil.which("busybox")
     if busybox is None:
         return None
@@ -50,7 +51,13 @@ def _applets() -> tuple[str, tuple[str, ...]] | None:
         listed = subprocess.run([busybox, "--list"], capture_output=True, text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
-    names = tuple(n for n in listed.stdout.split() if n and "/" not in n)
+    host_dirs = STANDARD_PATH.split(":")
+    # The host's commands come first on PATH anyway: only what it lacks (ash, nc, ...) needs a link.
+    names = tuple(
+        n
+        for n in listed.stdout.split()
+        if n and "/" not in n and not any(os.path.lexists(f"{d}/{n}") for d in host_dirs)
+    )
     return os.path.realpath(busybox), names
 
 
@@ -62,14 +69,14 @@ def applets_mount(run_dir: Path, image: str | None) -> Mount | None:
     if found is None:
         return None
     busybox, names = found
-    directory = run_dir / "busybox-applets"
-    if not (directory / "ash").is_symlink():
-        directory.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            link = directory / name
-            if not link.is_symlink():
-                link.symlink_to(busybox)
-    return Mount(directory, APPLETS_TARGET, read_only=True, on_path=True)
+    return Mount(
+        run_dir / "busybox-applets",
+        APPLETS_TARGET,
+        read_only=True,
+        on_path=True,
+        links=names,
+        link_to=busybox,
+    )
 
 
 def with_applets(mounts: Sequence[Mount], run_dir: Path, image: str | None) -> Sequence[Mount]:

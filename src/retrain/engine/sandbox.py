@@ -52,6 +52,10 @@ class Mount:
     read_only: bool = False
     on_path: bool = False
     """A directory of commands appended to PATH (busybox applets: applets.py), unless the step sets PATH."""
+    links: tuple[str, ...] = ()
+    """Not a bind but a directory of symlinks `<target>/<name> -> link_to`: bwrap makes them in the sandbox's
+    own tmpfs (nothing written on the host); host mode makes them once in `host`."""
+    link_to: str = ""
 
 
 class Sandbox(Protocol):
@@ -117,7 +121,7 @@ def _check_mounts(mounts: Sequence[Mount]) -> None:
     for mount in mounts:
         if not mount.target.startswith("/"):
             raise InvalidInput(f"mount target {mount.target!r} is not an absolute path")
-        if not mount.host.exists():
+        if not mount.links and not mount.host.exists():
             raise NotFound(
                 f"the host path {mount.host} to show the step at {mount.target} does not exist",
                 hint="create the run's directories before starting its steps",
@@ -144,6 +148,11 @@ class BwrapSandbox:
         cmd = list(self._base)
         # Parents before children, so that /workspace/source lands inside /workspace rather than under it.
         for mount in sorted(mounts, key=lambda m: m.target.rstrip("/").count("/")):
+            if mount.links:
+                cmd += ["--dir", mount.target]
+                for name in mount.links:
+                    cmd += ["--symlink", mount.link_to, f"{mount.target}/{name}"]
+                continue
             cmd += ["--ro-bind" if mount.read_only else "--bind", str(mount.host.absolute()), mount.target]
         working_dir = working_dir if working_dir.startswith("/") else f"/workspace/{working_dir}"
         holder = _deepest_mount(working_dir, mounts)
@@ -178,6 +187,9 @@ class HostSandbox:
     def wrap(
         self, argv: Sequence[str], *, mounts: Sequence[Mount], working_dir: str, env: Mapping[str, str]
     ) -> tuple[list[str], dict[str, str], str]:
+        for mount in mounts:
+            if mount.links and not mount.host.is_dir():
+                _make_links(mount)
         _check_mounts(mounts)
         cwd = self._host_dir(working_dir, mounts)
         host_env = os.environ if self._host_env is None else self._host_env
@@ -218,6 +230,19 @@ class HostSandbox:
         if shebang and shebang[0].endswith("/env") and shebang[1:] == ["sh"]:
             return [self._bash, "--posix", head, *argv[1:]]
         return list(argv)
+
+
+def _make_links(mount: Mount) -> None:
+    """Host mode: the symlink directory on disk (made under a scratch name first: never used half-made)."""
+    scratch = mount.host.with_name(f"{mount.host.name}.{os.getpid()}.tmp")
+    scratch.mkdir(parents=True, exist_ok=True)
+    for name in mount.links:
+        if not (scratch / name).is_symlink():
+            (scratch / name).symlink_to(mount.link_to)
+    try:
+        scratch.rename(mount.host)
+    except OSError:  # made meanwhile by another step of the run: use that one
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # What a container runtime grants a root container by default (Docker/containerd/CRI-O): no CAP_SYS_ADMIN, so
