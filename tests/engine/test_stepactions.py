@@ -176,6 +176,13 @@ def test_step_results_reach_later_steps_and_when_skips_a_step(run: RunYaml) -> N
     assert steps["gate"]["terminated"]["exitCode"] == 0
     assert steps["gate"]["terminationReason"] == "Skipped"
     assert steps["after"]["terminationReason"] == "Completed"
+    # each step's own results are in its state, typed as declared (Tekton's StepState.results)
+    assert steps["produce"]["results"] == [
+        {"name": "list", "type": "array", "value": ["i1", "i2"]},
+        {"name": "one", "type": "string", "value": "single"},
+        {"name": "obj", "type": "object", "value": {"url": "ar.com", "digest": "sha1"}},
+    ]
+    assert "results" not in steps["after"]
 
 
 STDIO = """

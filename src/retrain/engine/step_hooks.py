@@ -20,6 +20,7 @@ from retrain.engine.step_results import (
     runtime_env,
     runtime_step_references,
     task_results_from_steps,
+    with_step_results,
 )
 from retrain.engine.step_when import skipped_by_when, when_allows
 from retrain.engine.stepactions import TR_RESOLUTION_FAILED, StepActionError, expand_step_actions
@@ -39,6 +40,7 @@ __all__ = [
     "task_results_from_steps",
     "when_allows",
     "with_stdio",
+    "with_step_results",
 ]
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from retrain.runs.status import StepState, TaskRunResult
 from retrain.tekton.model import ParamValue, Step, TaskSpec
 from retrain.tekton.substitution import Replacements, find_references, substitute_model, substitute_string
 
@@ -22,6 +24,7 @@ __all__ = [
     "runtime_env",
     "runtime_step_references",
     "task_results_from_steps",
+    "with_step_results",
 ]
 
 RESULTS_DIR = "results"
@@ -132,3 +135,15 @@ def runtime_env(env: Mapping[str, str], steps_dir: Path) -> dict[str, str]:
         return dict(env)
     r = _replacements([ref for ref in refs if ref.startswith("steps.")], steps_dir)
     return {key: substitute_string(value, r) for key, value in env.items()}
+
+
+def with_step_results(state: StepState, step: Step, steps_dir: Path) -> StepState:
+    """The step's state with the results it declares and wrote (Tekton's StepState.results)."""
+    if not step.results:
+        return state
+    found = []
+    for declared in step.results:
+        value = read_step_result(steps_dir, state.name, declared.name)
+        if value is not None:
+            found.append(TaskRunResult(declared.name, declared.effective_type, value))
+    return replace(state, results=tuple(found)) if found else state

@@ -226,6 +226,7 @@ class _Attempt:
                     states.append(step_hooks.skipped_by_when(name, ready, step_dir, self.env.clock.now()))
                     continue
                 phase, reason, message, state = await self._run_step(index, name, ready, deadline)
+                state = step_hooks.with_step_results(state, ready, self.dirs["/tekton/steps"])
                 states.append(state)
                 if phase != "succeeded":
                     outcome = (phase, reason, message)

@@ -57,6 +57,7 @@ class StepState:
     termination_reason: str
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    results: tuple[TaskRunResult, ...] = ()  # the step's own results (StepActions, step `results`)
 
     @classmethod
     def skipped(cls, name: str, image: str) -> StepState:
@@ -69,13 +70,16 @@ class StepState:
             terminated["startedAt"] = rfc3339(self.started_at)
         if self.finished_at is not None:
             terminated["finishedAt"] = rfc3339(self.finished_at)
-        return {
+        doc: dict[str, Any] = {
             "name": self.name,
             "container": f"step-{self.name}",
             "imageID": self.image,
             "terminated": terminated,
             "terminationReason": self.termination_reason,
         }
+        if self.results:
+            doc["results"] = [r.render() for r in self.results]
+        return doc
 
 
 @dataclass(frozen=True)
