@@ -108,6 +108,8 @@ def test_stepaction_params_defaults_template_and_results(run: RunYaml) -> None:
     assert "pwd=/workspace/actiondir" in first or "pwd=/" in first  # host mode has no container paths
     assert ran.results() == {"copied": "from the run"}  # a Task result fed from a step result
     assert [s["name"] for s in ran.status["steps"]] == ["first", "second"]
+    shown = ran.status["taskSpec"]["steps"]  # the status holds the resolved steps, as Tekton's does
+    assert "ref" not in shown[1] and shown[1]["args"][1:] == ["x", "y z"]
 
 
 PASSING = """

@@ -36,6 +36,7 @@ __all__ = [
     "runtime_env",
     "runtime_step_references",
     "skipped_by_when",
+    "status_spec",
     "step_mounts",
     "task_results_from_steps",
     "when_allows",
@@ -73,3 +74,13 @@ def expanded_steps(
         mine = replacements.merged(Replacements(strings=own)) if own else replacements
         steps.append(substitute_model(step, mine))
     return spec, steps
+
+
+def status_spec(
+    spec: TaskSpec, actions: Mapping[str, StepActionSpec], params: Mapping[str, ParamValue]
+) -> TaskSpec:
+    """The spec a TaskRun's status shows: its StepActions resolved (Tekton stores the resolved steps)."""
+    try:
+        return expand_step_actions(spec, actions, params)
+    except StepActionError:
+        return spec  # the try itself reports why it cannot run

@@ -388,7 +388,9 @@ async def execute_taskrun(
     clock = env.clock
     started = clock.now()
     tries: list[TaskRunStatus] = []  # the tries that failed and were retried (retriesStatus)
-    spec_doc = req.spec.model_dump(by_alias=True, exclude_none=True)
+    spec_doc = step_hooks.status_spec(req.spec, req.step_actions, req.params).model_dump(
+        by_alias=True, exclude_none=True
+    )  # with StepActions resolved, as Tekton stores it
     running = Condition(
         "Unknown", reasons.TR_RUNNING, "Not all Steps in the Task have finished executing", started
     )
