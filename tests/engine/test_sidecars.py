@@ -205,6 +205,29 @@ spec:
     assert_no_orphans(f"sleep {marker}")
 
 
+def test_no_sidecar_outlives_a_timed_out_taskrun(run: RunYaml) -> None:
+    marker, step_marker = _marker(), _marker()
+    ran = run(
+        f"""
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {{name: too-slow}}
+spec:
+  timeout: 2s
+  taskSpec:
+    sidecars:
+      - {{name: keeper, image: ubuntu, script: "sleep {marker} & sleep {marker}"}}
+    steps:
+      - {{name: long, image: ubuntu, command: [sleep, "{step_marker}"]}}
+"""
+    )
+    assert (ran.result.status, ran.result.reason) == ("False", "TaskRunTimeout")
+    assert ran.result.message == 'TaskRun "too-slow" failed to finish within "2s"'
+    assert ran.status["sidecars"][0]["terminated"]["message"] == "stopped after the steps ended"
+    assert_no_orphans(f"sleep {marker}")
+    assert_no_orphans(f"sleep {step_marker}")
+
+
 SLEEPY = """
 apiVersion: tekton.dev/v1
 kind: TaskRun
