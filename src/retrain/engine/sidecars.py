@@ -1,14 +1,13 @@
 """A TaskRun's sidecars: processes beside the steps in the same "pod", from before the first step to after
 the last.
 
-As in Tekton (pkg/pod): a sidecar sees none of the steps' implicit mounts (no /workspace, /tekton/home,
-/tekton/results), only `/tekton/scripts` for its `script`, the workspaces it lists in `workspaces:` and its
-own volume mounts. Each runs under the sandbox like a step (process.run_step: its log, and on stop SIGTERM,
-TERM_GRACE_S, then SIGKILL of everything it started). The steps wait until every sidecar is ready, as
-Tekton's SidecarsReady: Ready (its startup probe, then its readiness probe, passed; without probes: running),
-or terminated. Locally a sidecar that exits non-zero before it is ready fails the TaskRun, where Tekton would
-start the steps anyway: those would only fail later without saying why. Once the steps end, every sidecar is
-stopped and its state recorded (TaskRun `status.sidecars`), whatever ended the steps.
+What each one runs and sees is planned in sidecar_plans.py. Each runs under the sandbox like a step
+(process.run_step: its log, and on stop SIGTERM, TERM_GRACE_S, then SIGKILL of everything it started). The
+steps wait until every sidecar is ready, as Tekton's SidecarsReady: Ready (its startup probe, then its
+readiness probe, passed; without probes: running), or terminated. Locally a sidecar that exits non-zero
+before it is ready fails the TaskRun, where Tekton would start the steps anyway: those would only fail later
+without saying why. Once the steps end, every sidecar is stopped and its state recorded (TaskRun
+`status.sidecars`), whatever ended the steps.
 """
 
 from __future__ import annotations
@@ -16,52 +15,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 from retrain.engine import reasons
 from retrain.engine.applets import applets_mount
-from retrain.engine.images import entrypoint_argv
-from retrain.engine.pod import step_env
-from retrain.engine.probes import Probe, ProbeResult, parse_probe, probe_once
+from retrain.engine.probes import Probe, ProbeResult, probe_once
 from retrain.engine.process import StepLaunch, StepOutcome, run_step
 from retrain.engine.sandbox import Mount, Sandbox
-from retrain.engine.scripts import SCRIPTS_TARGET, materialize_script
-from retrain.engine.volumes import PodVolume, container_mounts
+from retrain.engine.scripts import SCRIPTS_TARGET
+from retrain.engine.sidecar_plans import SidecarPlan, Try, plan_sidecar, sidecar_env, sidecar_names
+from retrain.engine.volumes import PodVolume
 from retrain.errors import RetrainError
 from retrain.runs.status import SidecarState
-from retrain.tekton.model import Sidecar, Step
 from retrain.tekton.substitution import Replacements, substitute_model
 
 if TYPE_CHECKING:
-    from retrain.engine.pod import Pod as StartedPod
-    from retrain.engine.taskrun import CancelSignal, ExecEnv, TaskRunRequest
-
-
-class Try(Protocol):
-    """What the sidecars need of a TaskRun try (taskrun._Attempt), once its pod has started."""
-
-    req: TaskRunRequest
-    env: ExecEnv
-    pod: StartedPod
-    root: Path
-    dirs: dict[str, Path]
-    workspace_targets: dict[str, str]
-
-    def visible(self, target: str) -> str: ...
+    from retrain.engine.taskrun import CancelSignal
 
 
 __all__ = [
     "STARTED_S",
-    "SidecarPlan",
     "Sidecars",
-    "Try",
-    "plan_sidecar",
     "sidecar_ending",
-    "sidecar_names",
     "start_sidecars",
 ]
 
@@ -69,88 +48,6 @@ STARTED_S = 0.5
 """A sidecar without probes is ready once it has run this long (or ended): on a cluster the steps start only
 after the controller has seen the sidecar's container running, which takes at least that long."""
 _TAIL = 5
-
-
-@dataclass(frozen=True)
-class SidecarPlan:
-    name: str
-    image: str
-    launch: StepLaunch
-    startup: Probe | None
-    readiness: Probe | None
-
-
-def sidecar_names(sidecars: Sequence[Sidecar]) -> list[str]:
-    return [s.name or f"unnamed-{i}" for i, s in enumerate(sidecars)]
-
-
-def plan_sidecar(
-    index: int,
-    name: str,
-    sidecar: Sidecar,
-    *,
-    env: Mapping[str, str],
-    scripts: tuple[Path, Mount, str],  # host directory, its mount, the path the sidecar is told
-    workspaces: Mapping[str, Mount],
-    isolated: set[str],
-    volumes: Mapping[str, PodVolume],
-    applets: Mount | None,
-    log_path: Path,
-) -> SidecarPlan:
-    """How to run one (already substituted) sidecar; RetrainError with the reason when it cannot run."""
-    field_path = f"sidecars[{index}]"
-    mounts: list[Mount] = []
-    if sidecar.script is not None:
-        scripts_dir, scripts_mount, scripts_visible = scripts
-        _, argv = materialize_script(
-            sidecar.script, scripts_dir, index, f"sidecar-{name}", visible_dir=scripts_visible
-        )
-        argv = [*argv, *(sidecar.args or [])]
-        mounts.append(scripts_mount)
-    elif sidecar.command:
-        argv = [*sidecar.command, *(sidecar.args or [])]
-    else:
-        known = entrypoint_argv(sidecar.image, sidecar.args or [])
-        if known is None:
-            raise RetrainError(
-                f'sidecar "{name}" has neither script nor command, so it would run the entrypoint of its '
-                f"image {sidecar.image!r}, a program only that image has (images are never pulled here); "
-                "give the sidecar a command: or script: that this machine can run"
-            )
-        argv = known
-    # Its own volumeMounts first; then the workspaces, as Tekton's workspace.Apply: a shared workspace goes to
-    # every sidecar, an isolated one (listed by some step or sidecar) only to those listing it, and neither
-    # where the sidecar already mounts something at that path (AddSidecarVolumeMount).
-    mounts += container_mounts(sidecar.volume_mounts, volumes, field_prefix=f"{field_path}.volumeMounts")
-    listed = {u.name: u for u in sidecar.workspaces or []}
-    for ws_name, bound in workspaces.items():
-        if ws_name in isolated and ws_name not in listed:
-            continue
-        usage = listed.get(ws_name)
-        target = (usage.mount_path if usage else None) or bound.target
-        if not any(m.target.rstrip("/") == target.rstrip("/") for m in mounts):
-            mounts.append(Mount(bound.host, target, bound.read_only))
-    if applets is not None:
-        mounts.append(applets)
-    ports = {
-        str(p["name"]): int(p["containerPort"])
-        for p in sidecar.ports or []
-        if isinstance(p, Mapping) and p.get("name") and str(p.get("containerPort", "")).isdigit()
-    }
-    probes = {
-        key: parse_probe(doc, f"{field_path}.{key}", ports) if isinstance(doc, Mapping) else None
-        for key, doc in (("startupProbe", sidecar.startup_probe), ("readinessProbe", sidecar.readiness_probe))
-    }
-    launch = StepLaunch(
-        argv=argv,
-        env=dict(env),
-        working_dir=sidecar.working_dir or "/",  # no /workspace in a sidecar: the image's (root) directory
-        mounts=tuple(mounts),
-        log_path=log_path,
-        timeout_s=None,
-        name=f"sidecar-{name}",
-    )
-    return SidecarPlan(name, sidecar.image or "", launch, probes["startupProbe"], probes["readinessProbe"])
 
 
 def start_sidecars(pod: Try, replacements: Replacements) -> Sidecars:
@@ -185,7 +82,7 @@ def start_sidecars(pod: Try, replacements: Replacements) -> Sidecars:
                     index,
                     name,
                     substituted,
-                    env=_environment(pod, substituted, f"sidecars[{index}]"),
+                    env=sidecar_env(pod, substituted, f"sidecars[{index}]"),
                     scripts=scripts,
                     workspaces=workspaces,
                     isolated=isolated,
@@ -199,17 +96,6 @@ def start_sidecars(pod: Try, replacements: Replacements) -> Sidecars:
         return sidecars
     sidecars.start(plans)
     return sidecars
-
-
-def _environment(pod: Try, sidecar: Sidecar, at: str) -> dict[str, str]:
-    """envFrom, then env with valueFrom resolved, as for a step (pod.step_env; the same pod fields)."""
-    fields = {
-        "metadata.name": f"{pod.req.name}-pod",
-        "metadata.namespace": "default",
-        "spec.serviceAccountName": pod.req.pod.service_account or "default",
-    }
-    container = Step.model_construct(env=sidecar.env, env_from=sidecar.env_from)
-    return step_env(container, pod.req.pod.objects, fields, at)
 
 
 @dataclass
