@@ -31,19 +31,11 @@ from cluster.standin.sims import NotebookJobSim
 from fixtures.serving_helpers import ANOMALY
 from retrain.catalog import notebook_path
 from retrain.cluster.render import catalog_documents, render, write_tree
-from retrain.cluster.values import SiteValues, load_values
+from retrain.cluster.values import load_values
 from retrain.registry import Registry
 
 pytestmark = pytest.mark.slow
 REPO = "https://git.example.com/platform/notebooks.git"
-
-
-def local(values: SiteValues) -> SiteValues:
-    """The site as the local engine can run it: without the Prometheus token Secret volume. The engine
-    refuses pod volumes rather than ignore them (docs/ENGINE.md; issue 12's gap), and nothing here reads
-    Prometheus, so the rendered Tasks are otherwise exactly the cluster's."""
-    prometheus = values.prometheus.model_copy(update={"token_secret": None})
-    return values.model_copy(update={"prometheus": prometheus})
 
 
 def _notebook(model_dir: Path, env: dict[str, str]) -> None:
@@ -65,7 +57,7 @@ def test_the_rendered_training_pipeline_runs_a_notebook_validation_job_to_succee
     site = {"namespace": "retrain", "training": {"executor": "notebook-validation-job", "git": {"url": REPO}}}
     values.write_text(yaml.safe_dump(site))
     out = tmp_path / "rendered"
-    write_tree(render(local(load_values(values)), catalog_documents()), out)
+    write_tree(render(load_values(values), catalog_documents()), out)
     registry = Registry(tmp_path / "claim")
     registry.root.mkdir()
     params = {"model-name": ANOMALY, "data-source": "synthetic", "training-hours": "168", "serving-url": ""}

@@ -22,21 +22,13 @@ import yaml
 
 from fixtures.serving_helpers import anomaly_model, register, save, start
 from retrain.cluster.render import catalog_documents, render, write_tree
-from retrain.cluster.values import SiteValues, load_values
+from retrain.cluster.values import load_values
 from retrain.registry import Registry
 
 pytestmark = pytest.mark.slow
 HA = Path(__file__).parents[2] / "examples" / "site-ha.yaml"
 MODEL = "anomaly-detector"
 NOWHERE = ""  # registry only: no server is told, and the post-deployment check is skipped by its when
-
-
-def local(values: SiteValues) -> SiteValues:
-    """The site as the local engine can run it: without the Prometheus token Secret volume. The engine
-    refuses pod volumes rather than ignore them (docs/ENGINE.md; issue 12's gap), and nothing here reads
-    Prometheus, so the rendered Tasks are otherwise exactly the cluster's."""
-    prometheus = values.prometheus.model_copy(update={"token_secret": None})
-    return values.model_copy(update={"prometheus": prometheus})
 
 
 def _retrain(*args: str | Path) -> tuple[int, str]:
@@ -88,8 +80,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     root = tmp_path_factory.mktemp("render-engine")
     default = root / "default"
     ha = root / "ha"
-    write_tree(render(local(load_values(None, namespace="retrain")), catalog_documents()), default)
-    write_tree(render(local(load_values(HA)), catalog_documents()), ha)
+    write_tree(render(load_values(None, namespace="retrain"), catalog_documents()), default)
+    write_tree(render(load_values(HA), catalog_documents()), ha)
     cpu_registry = Registry(root / "cpu-registry")
     registry = Registry(root / "registry")
     # A version registered before (not serving): the copy tasks must carry it and its audit event along.
@@ -199,7 +191,7 @@ def test_the_render_has_the_seeds_tasks_and_pipelines_that_only_reference_them(v
 
 def test_the_copy_back_never_overwrites_a_version_model_storage_gained_meanwhile(tmp_path: Path) -> None:
     ha = tmp_path / "ha"
-    write_tree(render(local(load_values(HA)), catalog_documents()), ha)
+    write_tree(render(load_values(HA), catalog_documents()), ha)
     main, gpu = tmp_path / "main" / MODEL, tmp_path / "gpu" / MODEL
     for root, content in ((main, "registered on model-storage meanwhile"), (gpu, "trained on the GPU")):
         (root / "versions" / "3").mkdir(parents=True)
