@@ -7,15 +7,19 @@ import secrets
 import signal
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from fixtures.engine_helpers import RunYaml, assert_no_orphans, cli, cli_popen, pgrep, wait_for
+from fixtures.engine_helpers import SHARED, RunYaml, assert_no_orphans, cli, cli_popen, pgrep, wait_for
 from retrain.engine.applets import busybox_family
 from retrain.engine.sandbox import Sandbox
 from retrain.runs.store import RunStore
 from retrain.tekton.loader import load_text
 from retrain.tekton.local_support import local_support_problems
+
+CRD = SHARED / "tekton" / "crds-v1.15.0" / "300-taskrun.yaml"
 
 
 def _marker() -> str:
@@ -66,6 +70,55 @@ spec:
     assert (sidecar["name"], sidecar["container"], sidecar["imageID"]) == ("web", "sidecar-web", "python")
     assert sidecar["terminated"]["message"] == "stopped after the steps ended"
     assert "GET /index.html" in ran.log("served", "sidecar-web")  # sidecar logs are kept like step logs
+
+
+def _strict(schema: Any) -> Any:
+    """The CRD schema with unknown fields forbidden where Kubernetes would prune them."""
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        pruned = out.get("type") == "object" and "properties" in out
+        if (
+            pruned
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+            and "additionalProperties" not in out
+        ):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+@pytest.mark.skipif(not CRD.is_file(), reason="../shared/tekton/crds-v1.15.0 is not here")
+def test_the_sidecar_status_validates_against_the_taskrun_crd(run: RunYaml) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    ran = run(
+        """
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: crd-check}
+spec:
+  taskSpec:
+    sidecars:
+      - {name: quick, image: ubuntu, script: echo done}
+      - {name: lasting, image: ubuntu, command: [sleep, "60"]}
+    steps:
+      - {name: s, image: ubuntu, script: echo step}
+"""
+    )
+    assert (ran.result.status, ran.result.reason) == ("True", "Succeeded"), ran.result.message
+    crd = yaml.safe_load(CRD.read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+    schema = _strict(version["schema"]["openAPIV3Schema"]["properties"]["status"])
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in jsonschema.Draft7Validator(schema).iter_errors(ran.status)
+    ]
+    assert errors == []
+    quick, lasting = ran.status["sidecars"]
+    assert quick["terminated"]["exitCode"] == 0 and quick["terminated"]["reason"] == "Completed"
+    assert "message" not in quick["terminated"]  # it ended by itself
+    assert lasting["terminated"]["message"] == "stopped after the steps ended"
 
 
 def test_the_steps_wait_for_a_readiness_probe_that_passes_later(run: RunYaml) -> None:
