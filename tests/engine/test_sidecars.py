@@ -3,9 +3,11 @@ recorded in the TaskRun status; none outlives its TaskRun. And busybox applets f
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import signal
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,9 @@ import yaml
 
 from fixtures.engine_helpers import SHARED, RunYaml, assert_no_orphans, cli, cli_popen, pgrep, wait_for
 from retrain.engine.applets import busybox_family
+from retrain.engine.probes import ProbeResult, parse_probe, probe_once
 from retrain.engine.sandbox import Sandbox
+from retrain.errors import InvalidInput
 from retrain.runs.store import RunStore
 from retrain.tekton.loader import load_text
 from retrain.tekton.local_support import local_support_problems
@@ -379,3 +383,50 @@ spec:
     assert ran.status["steps"][1]["terminated"]["exitCode"] == 127  # ubuntu has no ash: env says so
     # bwrap makes the links inside the sandbox; only host mode writes them (into the run's directory)
     assert (home / "runs" / "applets" / "busybox-applets").is_dir() == (sandbox.mode == "host")
+
+
+def test_probe_fields_are_read_as_the_kubelet_reads_them() -> None:
+    probe = parse_probe(
+        {"tcpSocket": {"port": "web"}, "periodSeconds": 2}, "sidecars[0].readinessProbe", {"web": 8080}
+    )
+    assert (probe.kind, probe.host, probe.port, probe.period_s, probe.timeout_s) == (
+        "tcpSocket",
+        "127.0.0.1",
+        8080,
+        2,
+        1,
+    )
+    assert (probe.failure_threshold, probe.success_threshold, probe.initial_delay_s) == (3, 1, 0)
+    with pytest.raises(InvalidInput, match=r"port 'api' names no port of the container \(its ports: web\)"):
+        parse_probe({"httpGet": {"port": "api"}}, "sidecars[0].readinessProbe", {"web": 8080})
+    with pytest.raises(InvalidInput, match="periodSeconds: 0 is not a whole number of at least 1"):
+        parse_probe({"exec": {"command": ["true"]}, "periodSeconds": 0}, "sidecars[0].startupProbe", {})
+    with pytest.raises(InvalidInput, match="exactly one of exec, tcpSocket, httpGet"):
+        parse_probe({"exec": {"command": ["true"]}, "tcpSocket": {"port": 1}}, "p", {})
+
+
+def test_network_probes_answer_as_the_kubelet_counts_them() -> None:
+    async def go() -> list[bool]:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            request = (await reader.readline()).decode()
+            status = "200 OK" if " /ok " in request else "503 Service Unavailable"
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n".encode())
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+
+        async def never(argv: Sequence[str], limit: float) -> ProbeResult:
+            raise AssertionError("not an exec probe")
+
+        async with server:
+            probes = [
+                parse_probe({"tcpSocket": {"port": port}}, "p", {}),
+                parse_probe({"httpGet": {"port": port, "path": "/ok"}}, "p", {}),
+                parse_probe({"httpGet": {"port": port, "path": "/down"}}, "p", {}),
+                parse_probe({"tcpSocket": {"port": _free_port()}}, "p", {}),
+            ]
+            return [(await probe_once(p, never)).ok for p in probes]
+
+    assert asyncio.run(go()) == [True, True, False, False]
