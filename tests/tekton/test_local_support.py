@@ -82,7 +82,7 @@ spec:
 @pytest.mark.parametrize(
     ("snippet", "expected"),
     [
-        ("ref: {resolver: git}", 'remote resolution ("git" resolver) of a StepAction'),
+        ("ref: {resolver: bundles}", 'remote resolution ("bundles" resolver) of a StepAction'),
         ("when: [{cel: \"'a' == 'a'\"}]", "CEL in a step's when expressions"),
         ("volumeMounts: [{name: v, mountPath: /v, mountPropagation: Bidirectional}]", "mountPropagation"),
     ],

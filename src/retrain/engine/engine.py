@@ -23,6 +23,7 @@ from retrain.engine.kept_objects import save_objects
 from retrain.engine.pipelinerun import PipelineRunner, PipelineRunRequest, RunControl
 from retrain.engine.prepare import Catalog, prepare_pipelinerun, prepare_taskrun
 from retrain.engine.resolved import referenced, save_resolved
+from retrain.engine.resolvers import resolve_refs
 from retrain.engine.sandbox import Sandbox, detect_sandbox
 from retrain.engine.taskrun import CancelSignal, ExecEnv, TaskRunRequest, execute_taskrun
 from retrain.errors import InvalidInput, Location
@@ -124,7 +125,7 @@ class Engine:
         """Validate and record a run. Raises (and records nothing) when the run could not start.
 
         `catalog` replaces the engine's for this run (a re-run resolves against what its original used)."""
-        catalog = catalog or self.catalog
+        catalog = resolve_refs(run, catalog or self.catalog)  # refs with a git/cluster resolver, at creation
         meta = run.metadata
         name = meta.name or self.store.unique_name(meta.generate_name or f"{run.kind.lower()}-")
         run_dir = self.store.home / "runs" / name  # created by the binding below; removed if invalid

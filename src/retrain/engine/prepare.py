@@ -21,6 +21,7 @@ from retrain.engine.params import check_array_indexing, resolve_params
 from retrain.engine.pipelinerun import PipelineRunRequest, PipelineTimeouts
 from retrain.engine.pod import pipeline_pod_specs, pod_spec
 from retrain.engine.reasons import RunRejected
+from retrain.engine.resolver_keys import ref_key
 from retrain.engine.stepactions import check_step_actions
 from retrain.engine.taskrun import TaskRunRequest
 from retrain.engine.workspaces import bind_run_workspaces, check_declared, task_workspaces
@@ -62,6 +63,8 @@ class Catalog:
     objects: KubeObjects = field(default_factory=KubeObjects)  # ConfigMaps, Secrets, ServiceAccounts (-f)
 
     step_actions: dict[str, StepActionSpec] = field(default_factory=dict)  # what step refs name (-f)
+    # what refs with a resolver resolved to, by ref_key (engine/resolvers.py, filled when a run is created)
+    resolved: dict[str, Task | Pipeline | StepAction] = field(default_factory=dict)
 
     def add(self, obj: Task | Pipeline | StepAction) -> None:
         name = obj.metadata.name or ""
@@ -73,6 +76,9 @@ class Catalog:
             self.pipelines[name] = obj
 
     def task(self, ref: TaskRef) -> TaskSpec:
+        found = self.resolved.get(ref_key(ref.resolver, ref.params)) if ref.resolver else None
+        if isinstance(found, Task):
+            return found.spec
         if ref.resolver:
             raise RunRejected(
                 reasons.PR_COULDNT_GET_TASK,
@@ -162,12 +168,14 @@ def prepare_pipelinerun(
     if run.spec.pipeline_spec is not None:
         spec, pipeline_name = run.spec.pipeline_spec, name
     elif run.spec.pipeline_ref is not None:
-        if run.spec.pipeline_ref.resolver:
+        ref = run.spec.pipeline_ref
+        found = catalog.resolved.get(ref_key(ref.resolver, ref.params)) if ref.resolver else None
+        if ref.resolver and not isinstance(found, Pipeline):
             raise RunRejected(
                 reasons.PR_COULDNT_GET_PIPELINE,
                 f'remote resolution ("{run.spec.pipeline_ref.resolver}" resolver) is not available locally',
             )
-        pipeline = catalog.pipeline(run.spec.pipeline_ref.name)
+        pipeline = found if isinstance(found, Pipeline) else catalog.pipeline(ref.name)
         spec, pipeline_name = pipeline.spec, pipeline.metadata.name or ""
         annotations = {**pipeline.metadata.annotations, **annotations}
     else:
@@ -189,9 +197,9 @@ def prepare_pipelinerun(
         owner = f'Pipeline "{pipeline_name}"'
         unsupported += [replace(u, owner=owner) for u in unsupported_in_pipeline(spec, ("spec",))]
     for task in [*spec.tasks, *spec.finally_]:  # fail early on a missing referenced Task
-        if task.task_ref is not None and not task.task_ref.resolver:
+        if task.task_ref is not None:  # by name, or resolved by a resolver (engine/resolvers.py)
             referenced = catalog.task(task.task_ref)
-            owner = f'Task "{task.task_ref.name}"'
+            owner = f'Task "{task.task_ref.name or task.name}"'
             unsupported += [replace(u, owner=owner) for u in unsupported_in_task(referenced, ("spec",))]
             _warn_user_ids(f"{name}-{task.name}", referenced)
         elif task.task_spec is not None:

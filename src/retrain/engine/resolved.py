@@ -12,6 +12,7 @@ from pathlib import Path
 
 from retrain.engine.kept_objects import load_objects
 from retrain.engine.prepare import Catalog
+from retrain.engine.resolvers import RESOLVED_REF_ANNOTATION
 from retrain.tekton.model import (
     Pipeline,
     PipelineRun,
@@ -38,7 +39,8 @@ def _local(ref: TaskRef | None) -> bool:
 
 
 def referenced(run: PipelineRun | TaskRun, catalog: Catalog) -> list[Task | Pipeline | StepAction]:
-    """The catalog objects `run` refers to by name (a remote resolver's are not local: left out)."""
+    """The catalog objects `run` refers to by name, and what its resolver refs resolved to (annotated with
+    their key, so that `resolved_catalog` puts them back under it)."""
     found: list[Task | Pipeline | StepAction] = []
     specs: list[TaskSpec] = []  # whose steps may refer to StepActions
     task_names: list[str] = []
@@ -56,6 +58,12 @@ def referenced(run: PipelineRun | TaskRun, catalog: Catalog) -> list[Task | Pipe
         task_names = [run.spec.task_ref.name]
     elif run.spec.task_spec is not None:
         specs.append(run.spec.task_spec)
+    for obj in catalog.resolved.values():  # what a resolved Pipeline or Task refers to by name
+        if isinstance(obj, Pipeline):
+            task_names += _task_names(obj.spec)
+            specs += [t.task_spec for t in [*obj.spec.tasks, *obj.spec.finally_] if t.task_spec is not None]
+        elif isinstance(obj, Task):
+            specs.append(obj.spec)
     tasks = [catalog.tasks[n] for n in dict.fromkeys(task_names) if n in catalog.tasks]
     found += tasks
     specs += [t.spec for t in tasks]
@@ -67,6 +75,11 @@ def referenced(run: PipelineRun | TaskRun, catalog: Catalog) -> list[Task | Pipe
         for n in dict.fromkeys(actions)
         if n in catalog.step_actions
     ]
+    for key, obj in catalog.resolved.items():  # what its resolver refs resolved to (engine/resolvers.py)
+        annotations = {**obj.metadata.annotations, RESOLVED_REF_ANNOTATION: key}
+        found.append(
+            obj.model_copy(update={"metadata": obj.metadata.model_copy(update={"annotations": annotations})})
+        )
     return found
 
 
@@ -78,7 +91,10 @@ def save_resolved(run_dir: Path, objects: list[Task | Pipeline | StepAction]) ->
 def resolved_catalog(run_dir: Path, base: Catalog) -> Catalog:
     """`base`, with the objects a recorded run resolved in its place (so a re-run runs what ran)."""
     catalog = Catalog(
-        tasks=dict(base.tasks), pipelines=dict(base.pipelines), step_actions=dict(base.step_actions)
+        tasks=dict(base.tasks),
+        pipelines=dict(base.pipelines),
+        step_actions=dict(base.step_actions),
+        resolved=dict(base.resolved),
     )
     catalog.objects = load_objects(run_dir) or base.objects  # the ConfigMaps/Secrets it was given (-f)
     path = run_dir / RESOLVED_FILE
@@ -86,5 +102,12 @@ def resolved_catalog(run_dir: Path, base: Catalog) -> Catalog:
         return catalog
     for doc in json.loads(path.read_text()):
         kinds: dict[str, type[Task | Pipeline | StepAction]] = {"Task": Task, "StepAction": StepAction}
-        catalog.add(kinds.get(str(doc.get("kind")), Pipeline).model_validate(doc))
+        obj = kinds.get(str(doc.get("kind")), Pipeline).model_validate(doc)
+        key = obj.metadata.annotations.get(RESOLVED_REF_ANNOTATION)
+        if key is None:
+            catalog.add(obj)
+            continue
+        catalog.resolved[key] = obj  # a ref resolved by a resolver: the re-run uses it, never resolves again
+        if isinstance(obj, StepAction):
+            catalog.step_actions[key] = obj.spec
     return catalog

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from retrain.engine.params import param_replacements
 from retrain.engine.reasons import RunRejected
+from retrain.engine.resolver_keys import step_action_key
 from retrain.tekton.model import Param, ParamSpec, ParamValue, Step, StepActionSpec, TaskSpec
 from retrain.tekton.substitution import Replacements, find_references, substitute_model
 
@@ -81,9 +82,9 @@ def expand_step_actions(
         if step.ref is None:
             steps.append(step)
             continue
-        action = actions.get(step.ref.name or "")
+        action = actions.get(step_action_key(step.ref, task_replacements))  # a name, or a resolved ref
         if action is None:
-            raise StepActionError(f'StepAction "{step.ref.name}" is not loaded')
+            raise StepActionError(f'StepAction "{step.ref.name or step.ref.resolver}" is not loaded')
         steps.append(_resolve(step, action, task_replacements))
     return spec.model_copy(update={"steps": steps})
 

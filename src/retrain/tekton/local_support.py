@@ -36,6 +36,7 @@ from retrain.tekton.pod_support import (
     volume_problems,
 )
 from retrain.tekton.problems import FieldPath, format_field_path
+from retrain.tekton.resolver_support import resolver_problems
 from retrain.tekton.sidecar_support import sidecar_problems
 
 __all__ = [
@@ -85,13 +86,8 @@ def _step(prefix: FieldPath, step: Step) -> Iterator[Unsupported]:
     # StepActions (ref by name, params, results, when), stdoutConfig/stderrConfig and step-level workspaces
     # are honoured (engine/stepactions.py, step_results.py, stdio.py, step_mounts.py).
     yield from _container(prefix, step)
-    if step.ref is not None and step.ref.resolver:
-        yield Unsupported(
-            (*prefix, "ref", "resolver"),
-            f'remote resolution ("{step.ref.resolver}" resolver) of a StepAction',
-            "it needs the network and a cluster's resolvers",
-            "pass the StepAction's YAML with another -f FILE and refer to it by name",
-        )
+    if step.ref is not None and step.ref.resolver:  # git and cluster run locally: engine/resolvers.py
+        yield from (Unsupported(*p) for p in resolver_problems((*prefix, "ref"), step.ref, "a StepAction"))
     for j, when in enumerate(step.when or []):
         if when.cel is not None:
             yield Unsupported((*prefix, "when", j, "cel"), "CEL in a step's when expressions", _NOT_YET)
@@ -121,11 +117,13 @@ def _pipeline_task(prefix: FieldPath, task: PipelineTask) -> Iterator[Unsupporte
                     "Tekton does not retry or fan out child PipelineRuns either",
                 )
     if task.task_ref is not None and task.task_ref.resolver:
+        yield from (Unsupported(*p) for p in resolver_problems((*prefix, "taskRef"), task.task_ref, "a Task"))
+    if task.pipeline_ref is not None and task.pipeline_ref.resolver:  # child_pipelines.py: by name
         yield Unsupported(
-            (*prefix, "taskRef", "resolver"),
-            f'remote resolution ("{task.task_ref.resolver}" resolver)',
-            "it needs the network and a cluster's resolvers",
-            "pass the Task's YAML with another -f FILE and refer to it by name",
+            (*prefix, "pipelineRef", "resolver"),
+            f'remote resolution ("{task.pipeline_ref.resolver}" resolver) of a pipeline task\'s Pipeline',
+            _NOT_YET,
+            "pass the Pipeline's YAML with another -f FILE and refer to it by name",
         )
     spec = task.task_spec
     if spec is not None:
@@ -196,22 +194,16 @@ def unsupported_in_object(obj: TektonObject) -> list[Unsupported]:
         if obj.spec.debug is not None:
             found.append(Unsupported(("spec", "debug"), "debug breakpoints", _NOT_YET))
         if obj.spec.task_ref is not None and obj.spec.task_ref.resolver:
-            found.append(_resolver(("spec", "taskRef", "resolver"), obj.spec.task_ref.resolver))
+            found += [
+                Unsupported(*p) for p in resolver_problems(("spec", "taskRef"), obj.spec.task_ref, "a Task")
+            ]
     elif isinstance(obj, PipelineRun):
         if obj.spec.pipeline_spec is not None:
             found += unsupported_in_pipeline(obj.spec.pipeline_spec, ("spec", "pipelineSpec"))
         if obj.spec.pipeline_ref is not None and obj.spec.pipeline_ref.resolver:
-            found.append(_resolver(("spec", "pipelineRef", "resolver"), obj.spec.pipeline_ref.resolver))
+            ref = obj.spec.pipeline_ref
+            found += [Unsupported(*p) for p in resolver_problems(("spec", "pipelineRef"), ref, "a Pipeline")]
     return found
-
-
-def _resolver(path: FieldPath, resolver: str) -> Unsupported:
-    return Unsupported(
-        path,
-        f'remote resolution ("{resolver}" resolver)',
-        "it needs the network and a cluster's resolvers",
-        "pass the YAML with another -f FILE and refer to it by name",
-    )
 
 
 def local_support_problems(obj: TektonObject, *, where: SourceMap | None = None) -> list[InvalidInput]:
