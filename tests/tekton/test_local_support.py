@@ -151,7 +151,8 @@ def test_prepare_refuses_a_task_referenced_by_name(tmp_path: Path) -> None:
     with pytest.raises(RunRejected) as caught_pr:
         prepare_pipelinerun(pipeline_run, "pr", catalog, tmp_path)
     assert caught_pr.value.reason == "PipelineValidationFailed"
-    assert 'Task "with-sidecar" spec.sidecars[0].livenessProbe: PipelineValidationFailed' in str(caught_pr.value)
+    expected = 'Task "with-sidecar" spec.sidecars[0].livenessProbe: PipelineValidationFailed'
+    assert expected in str(caught_pr.value)
 
 
 def test_a_run_created_pending_or_managed_elsewhere_is_refused(tmp_path: Path) -> None:
