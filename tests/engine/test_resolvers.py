@@ -236,6 +236,7 @@ spec:
     assert ran.log("steps", "shout").strip() == "SHOUT hi VERSION"
 
 
+@pytest.mark.timeout(400)  # three `retrain` processes in turn, on a loaded machine
 def test_a_rerun_runs_what_was_resolved_not_the_moved_tag(tmp_path: Path, repo: Path) -> None:
     home = tmp_path / "home"
     path = tmp_path / "run.yaml"
@@ -381,6 +382,7 @@ spec:
     )
 
 
+@pytest.mark.timeout(400)  # three `retrain` processes in turn, on a loaded machine
 def test_network_resolvers_are_refused_when_loaded_with_file_and_line(tmp_path: Path) -> None:
     """https/ssh urls, the SCM API mode and the hub/bundles/http resolvers: exit 2, nothing runs."""
     path = tmp_path / "run.yaml"
@@ -429,6 +431,7 @@ spec:
     assert engine.store.list_runs() == []
 
 
+@pytest.mark.timeout(400)  # three `retrain` processes in turn, on a loaded machine
 def test_a_rerun_of_a_cluster_resolved_pipeline_needs_no_files(tmp_path: Path) -> None:
     """The resolved Pipeline and the Task it names are kept with the run: a re-run in a later process,
     without the files, runs them."""
