@@ -453,3 +453,53 @@ spec:
     again = cli("runs", "rerun", "pr", "--home", home, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "hello hello kept local local" in again.stdout
+
+
+def _uses_git(repo: Path, path: str) -> str:
+    return f"""apiVersion: tekton.dev/v1
+kind: Task
+metadata:
+  name: uses-git
+spec:
+  params: [{{name: where, default: {path}}}]
+  steps:
+    - name: shout
+      ref:
+        resolver: git
+        params:
+          - {{name: url, value: '{repo}'}}
+          - {{name: revision, value: old}}
+          - {{name: pathInRepo, value: $(params.where)}}
+      params: [{{name: text, value: named}}]
+---
+"""
+
+
+def test_a_named_tasks_git_step_ref(run: RunYaml, home: Path, sandbox: Sandbox, repo: Path) -> None:
+    """A Task given with -f whose step refers to a StepAction in git: a TaskRun runs it; in a pipeline a
+    wrong path is refused at creation, pointing at the Task's step."""
+    taskrun = (
+        "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: tr}\nspec:\n  taskRef: {name: uses-git}\n"
+    )
+    ran = run(_uses_git(repo, "stepactions/shout.yaml") + taskrun)
+    assert ran.condition["reason"] == "Succeeded", ran.condition
+    assert ran.log("tr", "shout").strip() == "SHOUT named v1"
+    engine, _ = make_engine(home, sandbox)
+    pipelinerun = """apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: pr}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: t
+        taskRef: {name: uses-git}
+        params: [{name: where, value: stepactions/shot.yaml}]
+"""
+    with pytest.raises(RunRejected) as caught:
+        submit_yaml(engine, _uses_git(repo, "stepactions/shout.yaml") + pipelinerun)
+    assert caught.value.reason == "CouldntGetTask"
+    assert caught.value.location is not None
+    assert caught.value.location.field == 'Task "uses-git" spec.steps[0].ref'
+    assert "no file 'stepactions/shot.yaml'" in caught.value.detail
+    assert caught.value.hint == 'did you mean "stepactions/shout.yaml"?'
+    assert [r.name for r in engine.store.list_runs()] == ["tr"]  # the TaskRun above; no PipelineRun

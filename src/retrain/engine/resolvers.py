@@ -203,18 +203,18 @@ def resolve_refs(run: PipelineRun | TaskRun, catalog: Catalog) -> Catalog:
 
 
 def _taskrun(run: TaskRun, catalog: Catalog, resolution: _Resolution) -> None:
-    ref, spec = run.spec.task_ref, run.spec.task_spec
+    ref, spec, where = run.spec.task_ref, run.spec.task_spec, "spec.taskSpec"
     if ref is not None and ref.resolver:
         task = resolution.ref(ref, "Task", TR_RESOLUTION_FAILED, "spec.taskRef", _EMPTY)
         assert isinstance(task, Task)
-        spec = task.spec
+        spec, where = task.spec, f'Task "{task.metadata.name}" spec'
     elif ref is not None:
         named = catalog.tasks.get(ref.name or "")
-        spec = named.spec if named is not None else None
+        spec, where = (named.spec if named is not None else None), f'Task "{ref.name}" spec'
     if spec is not None and _has_resolver_steps(spec):
         inline = run.spec.task_spec is not None
         params = resolve_params(spec.params, run.spec.params, owner="TaskRun", propagate_undeclared=inline)
-        resolution.steps(spec, params, TR_RESOLUTION_FAILED, "spec.taskSpec" if inline else "spec.taskRef")
+        resolution.steps(spec, params, TR_RESOLUTION_FAILED, where)
 
 
 def _pipelinerun(run: PipelineRun, catalog: Catalog, resolution: _Resolution) -> None:
@@ -251,12 +251,13 @@ def _pipeline_tasks(
                     spec.params, run.spec.params, owner="Pipeline", propagate_undeclared=True
                 )
             outer = param_replacements(pipeline_values)
+            steps_at = f"{where}.taskSpec"
             if ref is not None and ref.resolver:
                 found = resolution.ref(ref, "Task", reasons.PR_COULDNT_GET_TASK, f"{where}.taskRef", outer)
                 assert isinstance(found, Task)
-                inner = found.spec
+                inner, steps_at = found.spec, f'Task "{found.metadata.name}" spec'
             elif named is not None:
-                inner = named.spec
+                inner, steps_at = named.spec, f'Task "{named.metadata.name}" spec'
             if inner is None or not _has_resolver_steps(inner):
                 continue
             given = [substitute_model(p, outer) for p in task.params]
@@ -264,4 +265,4 @@ def _pipeline_tasks(
             params = resolve_params(inner.params, given, owner=owner, propagate_undeclared=True)
             if task.task_spec is not None:  # an embedded spec also sees the pipeline's params
                 params = {**pipeline_values, **params}
-            resolution.steps(inner, params, reasons.PR_COULDNT_GET_TASK, where)
+            resolution.steps(inner, params, reasons.PR_COULDNT_GET_TASK, steps_at)
