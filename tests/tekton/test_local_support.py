@@ -83,7 +83,6 @@ spec:
     ("snippet", "expected"),
     [
         ("ref: {resolver: bundles}", 'remote resolution ("bundles" resolver) of a StepAction'),
-        ("when: [{cel: \"'a' == 'a'\"}]", "CEL in a step's when expressions"),
         ("volumeMounts: [{name: v, mountPath: /v, mountPropagation: Bidirectional}]", "mountPropagation"),
     ],
 )

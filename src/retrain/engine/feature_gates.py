@@ -24,6 +24,11 @@ _ARTIFACTS_MESSAGE = "feature flag enable-artifacts should be set to true to use
 
 
 def _task_problems(spec: TaskSpec, at: str, flags: FeatureFlags) -> Iterator[tuple[str, str]]:
+    # A step's `when` is validated as a pipeline task's is (Tekton's task_validation.go): CEL needs the flag.
+    for i, step in enumerate(spec.steps):
+        for j, when in enumerate(step.when or []):
+            if when.cel is not None and not flags.enable_cel_in_whenexpression:
+                yield f"{at}steps[{i}].when[{j}].cel", _cel_message(when.cel)
     if flags.enable_artifacts:
         return
     for i, step in enumerate(spec.steps):
@@ -32,17 +37,19 @@ def _task_problems(spec: TaskSpec, at: str, flags: FeatureFlags) -> Iterator[tup
             yield f"{at}steps[{i}]", _ARTIFACTS_MESSAGE
 
 
+def _cel_message(cel: str) -> str:
+    return (
+        f"feature flag enable-cel-in-whenexpression should be set to true to use CEL: {cel} in WhenExpression"
+    )
+
+
 def _pipeline_task_problems(task: PipelineTask, at: str, flags: FeatureFlags) -> Iterator[tuple[str, str]]:
     for name, value in (("pipelineRef", task.pipeline_ref), ("pipelineSpec", task.pipeline_spec)):
         if value is not None and (problem := api_fields_problem(flags, name, "alpha")) is not None:
             yield f"{at}.{name}", problem
     for j, when in enumerate(task.when):
         if when.cel is not None and not flags.enable_cel_in_whenexpression:
-            yield (
-                f"{at}.when[{j}].cel",
-                "feature flag enable-cel-in-whenexpression should be set to true to use CEL: "
-                f"{when.cel} in WhenExpression",
-            )
+            yield f"{at}.when[{j}].cel", _cel_message(when.cel)
     if not flags.enable_artifacts:
         params = task.model_dump_json(include={"params"})
         if re.search(r"\$\(tasks\.[^.)]+\.(?:inputs|outputs)[^)]*\)", params):
@@ -88,7 +95,7 @@ def check_gates(request: PipelineRunRequest | TaskRunRequest, flags: FeatureFlag
     if not found:
         child_pipelines.check_children(request.spec, request, (request.pipeline_name,))
     for task in [*request.spec.tasks, *request.spec.finally_]:
-        if task.task_ref is not None and not flags.enable_artifacts:
+        if task.task_ref is not None:  # artifacts and CEL in its steps' when
             owner = f'Task "{task.task_ref.name}" spec.'
             found += task_gate_problems(request.resolve_task(task.task_ref), flags, owner)
     refuse_gated(found, kind="PipelineRun")

@@ -12,17 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from retrain.engine import step_results
 from retrain.engine.stdio import with_stdio
 from retrain.engine.step_mounts import container_mounts, isolated_workspaces, step_mounts
 from retrain.engine.step_results import (
     RESULTS_DIR,
     result_path_strings,
     runtime_env,
-    runtime_step_references,
     task_results_from_steps,
     with_step_results,
 )
-from retrain.engine.step_when import skipped_by_when, when_allows
+from retrain.engine.step_when import skipped_by_when, when_allows, when_checked
 from retrain.engine.stepactions import TR_RESOLUTION_FAILED, StepActionError, expand_step_actions
 from retrain.tekton.model import ParamValue, Step, StepActionSpec, TaskSpec
 from retrain.tekton.substitution import Replacements, substitute_model
@@ -43,6 +43,13 @@ __all__ = [
     "with_stdio",
     "with_step_results",
 ]
+
+
+def runtime_step_references(step: Step, steps_dir: Path) -> Step:
+    """The step as the entrypoint sees it when it starts: earlier steps' results substituted (env, command,
+    args, when); a `cel` in its `when` that cannot be evaluated makes it a failing step (step_when.py)."""
+    ready = step_results.runtime_step_references(step, steps_dir)
+    return when_checked(ready) if ready.when else ready
 
 
 def expanded_steps(

@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from retrain.errors import InvalidInput, Location
+from retrain.tekton.cel import cel_syntax_problem
 from retrain.tekton.durations import parse_duration
 from retrain.tekton.loader import SourceMap
 from retrain.tekton.model import ParamSpec, TaskSpec
@@ -129,6 +130,15 @@ def validate_task_spec(
             report.add(
                 ("steps", i, "onError"), f"invalid onError {step.on_error!r}; use 'continue' or 'stopAndFail'"
             )
+        for j, when in enumerate(step.when or []):  # Tekton's webhook compiles a step's CEL as a task's
+            if when.cel is not None:
+                if when.input is not None or when.operator is not None or when.values is not None:
+                    report.add(
+                        ("steps", i, "when", j),
+                        "a when expression has either cel or input/operator/values, not both",
+                    )
+                if (problem := cel_syntax_problem(when.cel)) is not None:
+                    report.add(("steps", i, "when", j, "cel"), problem)
     from retrain.tekton.step_actions import check_step_refs  # it builds on this module's helpers
 
     check_step_refs(report, spec)
