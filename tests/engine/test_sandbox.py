@@ -187,7 +187,7 @@ def test_host_mode_says_once_what_it_cannot_honour(
     assert "/tekton" in text
     assert "read-only" in text
     assert first.mode == "host"
-    assert len(sandbox_limitations(first)) == 4
+    assert len(sandbox_limitations(first)) == 5
     assert "isolated workspaces" in text and "/tekton/run/<i>" in text
 
 

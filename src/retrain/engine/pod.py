@@ -43,6 +43,7 @@ class PodSpec:
     objects: KubeObjects = _NO_OBJECTS
     service_account: str | None = None
     template_volumes: tuple[Mapping[str, Any], ...] = ()
+    security_context: Mapping[str, Any] | None = None  # podTemplate.securityContext (security_context.py)
 
 
 NO_POD = PodSpec()
@@ -66,9 +67,11 @@ def pod_spec(
     objects: KubeObjects, service_account: str | None, pod_template: Mapping[str, Any] | None
 ) -> PodSpec:
     volumes = (pod_template or {}).get("volumes") or []
-    if not objects and not service_account and not volumes:
+    context = (pod_template or {}).get("securityContext")
+    context = context if isinstance(context, dict) and context else None
+    if not objects and not service_account and not volumes and context is None:
         return NO_POD
-    return PodSpec(objects, service_account, tuple(v for v in volumes if isinstance(v, dict)))
+    return PodSpec(objects, service_account, tuple(v for v in volumes if isinstance(v, dict)), context)
 
 
 @dataclass

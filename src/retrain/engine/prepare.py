@@ -31,7 +31,6 @@ from retrain.tekton.durations import DEFAULT_TIMEOUT, parse_duration
 from retrain.tekton.kube import KubeObjects
 from retrain.tekton.local_support import (
     Unsupported,
-    ignored_user_ids,
     unsupported_in_object,
     unsupported_in_pipeline,
     unsupported_in_task,
@@ -129,19 +128,6 @@ def _refuse_unsupported(found: Sequence[Unsupported], reason: str) -> None:
         )
 
 
-def _warn_user_ids(taskrun: str, spec: TaskSpec, pod_template: Mapping[str, object] | None = None) -> None:
-    ignored = ignored_user_ids(spec, ("spec",))
-    context = (pod_template or {}).get("securityContext")
-    if isinstance(context, dict) and "runAsUser" in context:
-        ignored.append(f"spec.podTemplate.securityContext.runAsUser={context['runAsUser']}")
-    if ignored:
-        log.warning(
-            "TaskRun %s: %s ignored: every step runs as the invoking user (no user switch without a cluster)",
-            taskrun,
-            ", ".join(ignored),
-        )
-
-
 def _timeout(text: str | None, field_path: str, default: timedelta | None) -> timedelta | None:
     if not text:
         return default
@@ -201,9 +187,6 @@ def prepare_pipelinerun(
             referenced = catalog.task(task.task_ref)
             owner = f'Task "{task.task_ref.name or task.name}"'
             unsupported += [replace(u, owner=owner) for u in unsupported_in_task(referenced, ("spec",))]
-            _warn_user_ids(f"{name}-{task.name}", referenced)
-        elif task.task_spec is not None:
-            _warn_user_ids(f"{name}-{task.name}", task.task_spec)
     _refuse_unsupported(unsupported, reasons.PR_VALIDATION_FAILED)
     for task in [*spec.tasks, *spec.finally_]:
         if task.task_ref is not None:
@@ -267,7 +250,6 @@ def prepare_taskrun(
         unsupported += [replace(u, owner=owner) for u in unsupported_in_task(spec, ("spec",))]
     _refuse_unsupported(unsupported, reasons.TR_VALIDATION_FAILED)
     check_step_actions(spec, catalog.step_actions, owner=owner)  # a missing StepAction: before anything
-    _warn_user_ids(name, spec, run.spec.pod_template)
     params = resolve_params(spec.params, run.spec.params, owner=owner, propagate_undeclared=inline)
     check_array_indexing(find_references(spec.model_dump_json(by_alias=True)), params, owner=owner)
     bound = bind_run_workspaces(run.spec.workspaces, run_dir, host_dirs=host_dirs, objects=catalog.objects)

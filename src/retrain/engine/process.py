@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from retrain.engine.sandbox import Mount, Sandbox
+from retrain.engine.security_context import RunAs
 from retrain.errors import InvalidInput
 from retrain.tekton.durations import format_duration
 
@@ -55,6 +56,8 @@ class StepLaunch:
     timeout_s: float | None
     name: str = ""
     """The step's name, for messages only."""
+    run_as: RunAs | None = None
+    """The container's user, group and privileges (securityContext: security_context.py)."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,9 @@ async def run_step(
     if sandbox.mode == "host":
         env[TAG_VAR] = ":".join(t for t in (os.environ.get(TAG_VAR, ""), tag) if t)
     working_dir = launch.working_dir or _default_working_dir(launch.mounts, sandbox)
-    argv, env, cwd = sandbox.wrap(launch.argv, mounts=launch.mounts, working_dir=working_dir, env=env)
+    argv, env, cwd = sandbox.wrap(
+        launch.argv, mounts=launch.mounts, working_dir=working_dir, env=env, run_as=launch.run_as
+    )
     launch.log_path.parent.mkdir(parents=True, exist_ok=True)
     with launch.log_path.open("ab", buffering=0) as log:
         started = clock()

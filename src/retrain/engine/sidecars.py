@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -27,6 +27,7 @@ from retrain.engine.probes import Probe, ProbeResult, probe_once
 from retrain.engine.process import StepLaunch, StepOutcome, run_step
 from retrain.engine.sandbox import Mount, Sandbox
 from retrain.engine.scripts import SCRIPTS_TARGET
+from retrain.engine.security_context import sidecar_run_as
 from retrain.engine.sidecar_plans import SidecarPlan, Try, plan_sidecar, sidecar_env, sidecar_names
 from retrain.engine.volumes import PodVolume
 from retrain.errors import RetrainError
@@ -91,6 +92,9 @@ def start_sidecars(pod: Try, replacements: Replacements) -> Sidecars:
                     log_path=env.log_path(pod.req.name, f"sidecar-{name}"),
                 )
             )
+            run_as = sidecar_run_as(index, name, substituted, pod.req.pod.security_context, pod.req.name)
+            if run_as is not None:  # its securityContext's user (checked with the steps': taskrun.py)
+                plans[-1] = replace(plans[-1], launch=replace(plans[-1].launch, run_as=run_as))
     except RetrainError as exc:
         sidecars.refuse(str(exc))
         return sidecars
@@ -235,6 +239,7 @@ class Sidecars:
             log_path=self._probe_logs / f"{launch.name}.log",
             timeout_s=limit,
             name=f"{launch.name} probe",
+            run_as=launch.run_as,  # an exec probe runs in its container, as its user
         )
         outcome = await run_step(
             probe, self._sandbox, cancel=asyncio.Event(), on_line=lines.append, clock=self._now

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from retrain.engine import artifacts, reasons, step_hooks
+from retrain.engine import artifacts, reasons, security_context, step_hooks
 from retrain.engine.applets import with_applets
 from retrain.engine.backoff import NO_BACKOFF, Backoff
 from retrain.engine.clock import Clock
@@ -111,6 +111,10 @@ def merge_step_template(spec: TaskSpec) -> list[Step]:
             mounts = {m.get("mountPath"): m for m in template["volume_mounts"]}
             mounts.update({m.get("mountPath"): m for m in own["volume_mounts"]})
             combined["volume_mounts"] = list(mounts.values())
+        if "security_context" in template and "security_context" in own:  # field by field, as Tekton
+            combined["security_context"] = security_context.merge_contexts(
+                template["security_context"], own["security_context"]
+            )
         merged.append(Step.model_validate(combined))
     return merged
 
@@ -200,6 +204,10 @@ class _Attempt:
                 self.req.pod, self.req.spec, steps, replacements, root=self.root, run_dir=self.env.run_dir,
                 home=home, pod_name=f"{self.req.name}-pod",
             )  # fmt: skip
+            self.run_as = security_context.identities_for_try(  # runAsUser, ...: checked, warned once
+                steps, self.req.spec.sidecars or [], self.req.pod.security_context, replacements,
+                taskrun=self.req.name, sandbox=self.env.sandbox, warn=self.retry == 0,
+            )  # fmt: skip
         except InvalidInput as exc:
             skipped = [StepState.skipped(n, s.image or "") for s, n in zip(steps, names, strict=True)]
             return "failed", CONFIG_ERROR, str(exc), skipped
@@ -286,6 +294,7 @@ class _Attempt:
             log_path=self.env.log_path(self.req.name, name),
             name=name,
             timeout_s=limit,
+            run_as=self.run_as[index],
         )
         result = await run_step(
             launch,
