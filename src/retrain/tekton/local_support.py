@@ -3,8 +3,9 @@
 The model accepts every Tekton v1 field (the same YAML must stay valid for a cluster: cluster/validate.py),
 so this check is separate from `validation`: it runs only where the local engine is about to run a spec
 (`retrain run`, and `engine.prepare` for whatever reaches the engine by another path). A field whose meaning
-Tekton keeps without it locally (serviceAccountName, podTemplate, computeResources, securityContext,
-stepSpecs) is accepted and ignored; see docs/ENGINE.md for the table of every feature.
+Tekton keeps without it locally (serviceAccountName, podTemplate, computeResources, stepSpecs) is accepted and
+ignored; securityContext is honoured in the sandbox (engine/security_context.py) but for what
+security_support.py refuses; see docs/ENGINE.md for the table of every feature.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from retrain.tekton.pod_support import (
 )
 from retrain.tekton.problems import FieldPath, format_field_path
 from retrain.tekton.resolver_support import resolver_problems
+from retrain.tekton.security_support import security_problems
 from retrain.tekton.sidecar_support import sidecar_problems
 
 __all__ = [
@@ -78,6 +80,7 @@ class Unsupported:
 
 def _container(prefix: FieldPath, c: Step | StepTemplate | Sidecar) -> Iterator[Unsupported]:
     yield from (Unsupported(*problem) for problem in container_problems(prefix, c))
+    yield from (Unsupported(*problem) for problem in security_problems(prefix, c))  # privileged, caps
     if c.volume_devices:
         yield Unsupported((*prefix, "volumeDevices"), "volumeDevices", f"block devices: {_NO_CLUSTER}")
 
@@ -165,7 +168,9 @@ def unsupported_in_object(obj: TektonObject) -> list[Unsupported]:
     if isinstance(obj, Pipeline):
         return unsupported_in_pipeline(obj.spec, ("spec",))
     if isinstance(obj, StepAction):
-        fields = obj.spec.model_dump(include={"image", "env", "volume_mounts"}, exclude_none=True)
+        fields = obj.spec.model_dump(
+            include={"image", "env", "volume_mounts", "security_context"}, exclude_none=True
+        )
         return list(_container(("spec",), Step.model_validate(fields)))
     found = unsupported_in_bindings(obj.spec.workspaces, ("spec", "workspaces"))
     found += [Unsupported(*problem) for problem in pod_template_problems(obj)]  # podTemplate volumes
@@ -207,20 +212,3 @@ def unsupported_in_object(obj: TektonObject) -> list[Unsupported]:
 def local_support_problems(obj: TektonObject, *, where: SourceMap | None = None) -> list[InvalidInput]:
     """The fields of `obj` the local engine would not honour, as problems with field path and file:line."""
     return [u.problem(where) for u in unsupported_in_object(obj)]
-
-
-def ignored_user_ids(spec: TaskSpec, path: FieldPath) -> list[str]:
-    """The `securityContext.runAsUser` fields of a Task spec, which the engine accepts and ignores (steps run
-    as the invoking user; Tekton's examples only use it to show that scripts run under any uid)."""
-    found: list[str] = []
-    containers: list[tuple[FieldPath, Step | StepTemplate]] = [
-        ((*path, "steps", i), s) for i, s in enumerate(spec.steps)
-    ]
-    if spec.step_template is not None:
-        containers.append(((*path, "stepTemplate"), spec.step_template))
-    for prefix, container in containers:
-        context = container.security_context or {}
-        for key in ("runAsUser", "runAsGroup"):
-            if key in context:
-                found.append(f"{format_field_path((*prefix, 'securityContext', key))}={context[key]}")
-    return found
