@@ -235,6 +235,18 @@ BAD_INPUTS = {
         ["ParameterMissing", "needed"],
     ),
     "cycle": (CYCLE, ["bad.yaml:", "cycle"]),
+    "missing-task": (
+        "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata:\n  name: bad-run\nspec:\n  taskRef:\n"
+        "    name: nothere\n",
+        ["bad.yaml:6: spec.taskRef: CouldntGetTask", 'Task "nothere" not found'],
+    ),
+    "missing-configmap": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config}\ndata: {greeting: hello}\n---\n"
+        "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata:\n  name: bad-run\nspec:\n  workspaces:\n"
+        "    - name: config\n      configMap:\n        name: app-confg\n"
+        "  taskSpec:\n    workspaces: [{name: config}]\n    steps: [{image: busybox, script: echo}]\n",
+        ["bad.yaml:14: spec.workspaces[0].configMap.name", 'ConfigMap "app-confg"', "app-config"],
+    ),
     "bad-duration": (
         "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata:\n  name: bad-run\nspec:\n  taskSpec:\n"
         "    steps:\n      - image: busybox\n        script: echo\n        timeout: forever\n",

@@ -15,7 +15,7 @@ from retrain.errors import RetrainError
 
 if TYPE_CHECKING:
     from retrain.engine.engine import Engine, Submission
-    from retrain.tekton.loader import LoadResult
+    from retrain.tekton.loader import Document, LoadResult
     from retrain.tekton.model import ParamValue, PipelineSpec
 
 
@@ -134,11 +134,41 @@ def run_command(
                 what="workspace",
                 owner="the runs in these files or their Pipelines",
             )
+        sources = {id(d.obj): d for d in loaded.documents}
+        docs = [sources.get(id(r)) for r in runs]  # before _with_flags copies the runs
         runs = _with_flags(runs, feature_flags, feature_flag)
-        submissions = [engine.submit(r, host_dirs=host_dirs) for r in runs]
+        submissions = [_submit(engine, r, host_dirs, doc) for r, doc in zip(runs, docs, strict=True)]
         if output == "text":
             raise typer.Exit(execute_and_report(engine, submissions))
         raise typer.Exit(_report_json(engine, submissions))
+
+
+# Rejections about the ref itself, which prepare raises without a field (it resolves refs, not documents).
+_REF_FIELDS = {"CouldntGetTask": "spec.taskRef", "CouldntGetPipeline": "spec.pipelineRef"}
+
+
+def _submit(engine: Engine, run: Any, host_dirs: dict[str, Path], doc: Document | None) -> Submission:
+    """Submit one run; a rejection at creation names the file and line of the run it is about."""
+    from retrain.engine.reasons import RunRejected
+    from retrain.errors import InvalidInput, Location
+
+    try:
+        return engine.submit(run, host_dirs=host_dirs)
+    except InvalidInput as exc:
+        if doc is None or type(exc) not in (InvalidInput, RunRejected):
+            raise
+        if exc.location is not None and exc.location.file:
+            raise
+        reason = exc.reason if isinstance(exc, RunRejected) else None
+        field = exc.location.field if exc.location else None
+        field = field or _REF_FIELDS.get(reason or "")
+        if field and field.startswith(("spec.", "metadata.")):
+            location = doc.source.location(field)
+        else:  # about something the run refers to (a Task, a Pipeline): point at the run
+            location = Location(doc.file, doc.line, field)
+        if isinstance(exc, RunRejected):
+            raise RunRejected(exc.reason, exc.detail, location=location, hint=exc.hint) from exc
+        raise InvalidInput(exc.message, location=location, hint=exc.hint) from exc
 
 
 def _with_flags(runs: list[Any], file: Path | None, pairs: list[str]) -> list[Any]:
