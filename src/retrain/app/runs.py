@@ -30,12 +30,14 @@ __all__ = [
     "RunDescription",
     "RunList",
     "RunSummary",
+    "StartRequest",
     "TaskView",
     "describe_run",
     "failure_of",
     "list_runs",
     "log_sources_of",
     "prepare_rerun",
+    "prepare_start",
     "source_lines",
 ]
 
@@ -264,3 +266,20 @@ def prepare_rerun(engine: Engine, req: RerunRequest) -> Submission:
     from retrain.engine.rerun import prepare_rerun as prepare
 
     return prepare(engine, req.run, from_failed=req.from_failed)
+
+
+# --- start -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    run: str  # a PipelineRun recorded with spec.status PipelineRunPending
+
+
+def prepare_start(engine: Engine, req: StartRequest) -> Submission:
+    """Clear a pending run's `spec.status` (what a user edits on a cluster to start it) and prepare it to run
+    under its own name, with what it resolved when it was created (the caller executes it). Conflict when the
+    run is not pending (running, ended, or never pending), NotFound when there is no such run."""
+    from retrain.engine.spec_status import start_pending
+
+    return start_pending(engine, req.run)

@@ -131,7 +131,8 @@ async def _execute_all(engine: Engine, submissions: list[Submission]) -> list[Ru
         loop.add_signal_handler(signal.SIGINT, on_interrupt)
         loop.add_signal_handler(signal.SIGTERM, on_interrupt)
         try:
-            print(f"{sub.kind} {sub.name} started", file=sys.stderr)
+            pending = sub.spec_status == "PipelineRunPending"  # recorded only (engine/spec_status.py)
+            print(f"{sub.kind} {sub.name} {'recorded, pending' if pending else 'started'}", file=sys.stderr)
             results.append(await engine.execute(sub, control))
         finally:
             loop.remove_signal_handler(signal.SIGINT)
@@ -145,10 +146,11 @@ def execute_runs(engine: Engine, submissions: list[Submission]) -> list[RunResul
 
 
 def exit_code(results: Sequence[RunResult]) -> int:
-    """0 when every run succeeded; 130 when the only failures are cancellations; else 1."""
+    """0 when every run succeeded (or was recorded pending: spec.status PipelineRunPending); 130 when the only
+    failures are cancellations; else 1."""
     code = EXIT_OK
     for result in results:
-        if not result.succeeded:
+        if not result.succeeded and result.reason != "PipelineRunPending":
             cancelled = result.reason in ("Cancelled", "TaskRunCancelled")
             code = EXIT_INTERRUPTED if cancelled and code == EXIT_OK else EXIT_FAILED
     return code
@@ -162,4 +164,6 @@ def execute_and_report(engine: Engine, submissions: list[Submission]) -> int:
         print(
             f"{result.kind} {result.name}: {mark} reason={result.reason}: {result.message}", file=sys.stderr
         )
+        if result.reason == "PipelineRunPending":
+            print(f"start it with: retrain runs start {result.name}", file=sys.stderr)
     return exit_code(results)

@@ -77,7 +77,9 @@ def run_command(
 ) -> None:
     """Run the PipelineRuns and TaskRuns found in FILEs, or start --pipeline NAME, with Tekton's semantics.
 
-    Exits 0 only when every run ends Succeeded=True; 2 (and nothing starts) when the input is invalid.
+    Exits 0 only when every run ends Succeeded=True (or is recorded pending: spec.status PipelineRunPending,
+    started later with `retrain runs start`); 130 when runs were cancelled; 2 (and nothing starts) when the
+    input is invalid.
     """
     from retrain.errors import InvalidInput
 

@@ -1,4 +1,4 @@
-"""`retrain runs ...`: list, show, logs, cancel, rerun and prune the runs in the run store."""
+"""`retrain runs ...`: list, show, logs, cancel, rerun, start (a pending run) and prune the runs."""
 
 from __future__ import annotations
 
@@ -294,6 +294,43 @@ def rerun(
         doc = {
             "run": submission.name,
             "rerun_of": name,
+            "succeeded": results[0].succeeded,
+            "reason": results[0].reason,
+            "message": results[0].message,
+            "failure": None if failure is None else _plain(asdict(failure)),
+        }
+        print(json.dumps(doc, indent=2))
+        raise typer.Exit(exit_code(results))
+
+
+@app.command("start")
+def start(
+    name: str = typer.Argument(
+        ..., help="Run name (a PipelineRun created with spec.status PipelineRunPending)."
+    ),
+    sandbox: str = typer.Option("auto", "--sandbox", help="auto, bwrap or host."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Do not stream step logs."),
+    output: str = typer.Option("text", "-o", "--output", help="text or json (the run's outcome)."),
+    home: Path | None = HOME,
+) -> None:
+    """Start a pending run (clears its spec.status PipelineRunPending, as editing it does on a cluster).
+
+    It runs in this process under its own name; exits as `retrain run` does (0 succeeded, 1 failed,
+    130 cancelled); 4 when the run is not pending, 3 when there is no such run.
+    """
+    from retrain.app.runs import StartRequest, failure_of, prepare_start
+    from retrain.cli.common import build_engine, execute_and_report, execute_runs, exit_code
+
+    with exits():
+        _check_output(output, ("text", "json"))
+        engine = build_engine(home, sandbox, quiet=quiet or output == "json")
+        submission = prepare_start(engine, StartRequest(run=name))
+        if output == "text":
+            raise typer.Exit(execute_and_report(engine, [submission]))
+        results = execute_runs(engine, [submission])
+        failure = failure_of(engine.store, name)
+        doc = {
+            "run": name,
             "succeeded": results[0].succeeded,
             "reason": results[0].reason,
             "message": results[0].message,

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from retrain.engine import spec_status
 from retrain.engine.clock import Clock, SystemClock
 from retrain.engine.feature_flags import DEFAULT_FLAGS, FeatureFlags, flags_of
 from retrain.engine.feature_gates import check_gates
@@ -50,6 +51,8 @@ class Submission:
     request: PipelineRunRequest | TaskRunRequest
     concurrency: ConcurrencySpec | None
     flags: FeatureFlags = DEFAULT_FLAGS  # from the run's retrain.dev/feature-flags annotation
+    spec_status: str | None = None  # the run's spec.status when submitted (engine/spec_status.py)
+    status_message: str | None = None  # a TaskRun's spec.statusMessage
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,7 @@ class Engine:
                 bindings
             )
         labels = dict(meta.labels)
+        pending = spec_status.is_pending(run)
         if pipeline:
             labels.setdefault("tekton.dev/pipeline", pipeline)
         self.store.create_run(
@@ -165,16 +169,22 @@ class Engine:
             manifest=manifest,
             pipeline=pipeline,
             labels=labels,
-            concurrency_key=concurrency.key if concurrency else None,
-            engine_pid=os.getpid(),
+            concurrency_key=concurrency.key if concurrency and not pending else None,
+            engine_pid=None if pending else os.getpid(),  # a pending run waits for `retrain runs start`
         )
+        if pending:
+            spec_status.record_pending(self.store, name, self.clock.now())
         save_resolved(self.store.run_dir(name), referenced(run, catalog))  # for `runs rerun`
         save_objects(self.store.run_dir(name), catalog.objects)  # its ConfigMaps/Secrets, for a re-run too
-        return Submission(name, run.kind, request, concurrency, flags)
+        message = run.spec.status_message if isinstance(run, TaskRun) else None
+        return Submission(name, run.kind, request, concurrency, flags, run.spec.status, message)
 
     async def execute(self, sub: Submission, control: RunControl | None = None) -> RunResult:
         control = control or RunControl()
         control.poll = lambda: self.store.cancel_requested(sub.name)
+        early = spec_status.before_execute(self, sub, control)  # spec.status: pending, cancelled
+        if early is not None:
+            return early
         if sub.concurrency is not None:
             admission = await wait_for_admission(
                 self.store, sub.name, sub.concurrency, sleep=self.clock.sleep

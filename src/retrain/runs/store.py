@@ -9,6 +9,7 @@ of a run (cancelled before start, refused, engine gone) are in `retrain.runs.lif
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import sqlite3
@@ -204,6 +205,15 @@ class RunStore:
                 raise Conflict(
                     f"run {name!r} already ended ({lifecycle.outcome(row)}); it cannot become {state}"
                 )
+
+    def replace_manifest(self, name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """Swap a run's recorded object (e.g. `spec.status` cleared by `retrain runs start`); Conflict when
+        it is no longer `old` (another process changed it first), so only one of two such edits wins."""
+        with self._db.write() as conn:
+            row = self._row(conn, name)
+            if json.loads(row["manifest"]) != old:
+                raise Conflict(f"run {name!r} changed meanwhile", hint="look at it with `retrain runs show`")
+            conn.execute("UPDATE runs SET manifest = ? WHERE name = ?", (dump_json(new), name))
 
     def get_run(self, name: str) -> RunRecord:
         with self._db.read() as conn:

@@ -174,15 +174,7 @@ def unsupported_in_object(obj: TektonObject) -> list[Unsupported]:
         return list(_container(("spec",), Step.model_validate(fields)))
     found = unsupported_in_bindings(obj.spec.workspaces, ("spec", "workspaces"))
     found += [Unsupported(*problem) for problem in pod_template_problems(obj)]  # podTemplate volumes
-    if obj.spec.status is not None:
-        found.append(
-            Unsupported(
-                ("spec", "status"),
-                f"creating a run with spec.status {obj.spec.status!r}",
-                f"a run submitted pending or cancelled would start anyway; {_NOT_YET}",
-                "submit it without spec.status; cancel a started run with `retrain runs cancel`",
-            )
-        )
+    # spec.status (PipelineRunPending, Cancelled, ..., TaskRunCancelled) is honoured: engine/spec_status.py
     if obj.spec.managed_by not in (None, "tekton.dev/pipeline"):
         found.append(
             Unsupported(
