@@ -302,7 +302,7 @@ spec:
     ]
     assert len(warned) == 1
     for field in (
-        "steps[0].securityContext.seccompProfile=",
+        'steps[0].securityContext.seccompProfile={"type": "RuntimeDefault"} (the sandbox applies no seccomp',
         "podTemplate.securityContext.fsGroup=65532",
         "podTemplate.securityContext.supplementalGroups=[4000]",
     ):
@@ -322,7 +322,7 @@ def test_host_mode_warns_that_it_cannot_switch_users(home: Path, caplog: pytest.
     ]
     assert len(warned) == 1
     assert "steps[1].securityContext.runAsUser=2000 (host mode cannot switch users" in warned[0]
-    assert "steps[1].securityContext.readOnlyRootFilesystem=True" in warned[0]
+    assert "steps[1].securityContext.readOnlyRootFilesystem=true (host mode" in warned[0]
     assert "podTemplate.securityContext.runAsGroup=5" in warned[0]
     assert any("runAsUser" in item for item in sandbox_limitations(HostSandbox()))
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from retrain.engine.bwrap_identity import identity_args, mapping_trial
 from retrain.engine.scripts import read_shebang
 from retrain.errors import InvalidInput, NotFound
 from retrain.tekton.security_support import DEFAULT_CAPABILITIES
@@ -183,7 +184,7 @@ class BwrapSandbox:
         elif working_dir != "/" and not any(_within(working_dir, p) for p in _SYSTEM_DIRS):
             cmd += ["--dir", working_dir]  # created in the sandbox's tmpfs, never on the host
         if run_as is not None:
-            cmd += _run_as_args(run_as)
+            cmd += identity_args(run_as)
         cmd += ["--chdir", working_dir, "--", *argv]
         host_env = os.environ if self._host_env is None else self._host_env
         env_out = _with_path(
@@ -284,34 +285,6 @@ def _capabilities() -> list[str]:
     args = ["--cap-drop", "ALL"]
     for cap in _CONTAINER_CAPS:
         args += ["--cap-add", f"CAP_{cap}"]
-    return args
-
-
-def _run_as_args(run_as: RunAs) -> list[str]:
-    """bwrap options for a container's securityContext, after the fixed ones (`_capabilities` included).
-
-    A uid or gid other than ours is a user namespace that maps our uid (and gid) to it: bwrap maps only
-    one of each, so whatever the step writes is ours outside, and every later step and the engine can use
-    it. Only uid 0 keeps a container's default capabilities, minus capabilities.drop (a non-root container
-    has no effective capability in Kubernetes either)."""
-    me, my_group = os.geteuid(), os.getegid()
-    uid = me if run_as.uid is None else run_as.uid
-    gid = my_group if run_as.gid is None else run_as.gid
-    args: list[str] = []
-    mapped = (uid, gid) != (me, my_group)
-    if mapped:
-        args += ["--unshare-user", "--uid", str(uid), "--gid", str(gid)]
-    keep = [] if uid != 0 or "ALL" in run_as.drop else [c for c in _CONTAINER_CAPS if c not in run_as.drop]
-    if me == 0:  # the fixed options granted the default set: take away what this container must not have
-        dropped = [c for c in _CONTAINER_CAPS if c not in keep]
-        args += (
-            ["--cap-drop", "ALL"] if not keep else [a for c in dropped for a in ("--cap-drop", f"CAP_{c}")]
-        )
-    elif mapped and keep:  # root of its own user namespace: the default set, valid only inside it
-        for cap in keep:
-            args += ["--cap-add", f"CAP_{cap}"]
-    if run_as.read_only_root:  # volumes, workspaces and /tekton/* stay writable mounts, as in a pod
-        args += ["--remount-ro", "/", "--remount-ro", "/tmp"]
     return args
 
 
@@ -437,29 +410,12 @@ def detect_sandbox(*, prefer: Literal["auto", "bwrap", "host"] = "auto", venv: P
     return HostSandbox(venv=venv)
 
 
-@functools.cache
-def _mapping_trial(bwrap: str) -> str | None:
-    try:
-        done = subprocess.run(
-            [bwrap, "--unshare-user", "--uid", "1", "--gid", "1", "--ro-bind", "/", "/", "--", "true"],
-            capture_output=True,
-            timeout=_TRIAL_TIMEOUT_S,
-            check=False,
-            env={"PATH": STANDARD_PATH},
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return str(exc)
-    if done.returncode != 0:
-        return done.stderr.decode(errors="replace").strip() or f"exit code {done.returncode}"
-    return None
-
-
 def user_mapping_problem(sandbox: Sandbox) -> str | None:
     """Why this sandbox cannot run a container as another uid/gid (None: it can). Host mode never can, and
     says so in its own warning; bwrap is tried once per process, only when a run asks for it."""
     if not isinstance(sandbox, BwrapSandbox):
         return None
-    why = _mapping_trial(sandbox._base[0])
+    why = mapping_trial(sandbox._base[0])
     return None if why is None else f"bwrap cannot map a user id here (runAsUser/runAsGroup): {why}"
 
 

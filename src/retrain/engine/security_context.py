@@ -16,6 +16,7 @@ own message before any container starts (Tekton: CreateContainerConfigError).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pwd
@@ -186,7 +187,7 @@ def _why(key: str, value: Any, host: bool) -> str | None:
             return "host mode does not set no_new_privs"
     if key in ("seccompProfile", "appArmorProfile"):
         kind = value.get("type") if isinstance(value, dict) else None
-        return None if kind == "Unconfined" else f"no {key[:-7]} profile is applied ({kind})"
+        return None if kind == "Unconfined" else f"the sandbox applies no {key[:-7]} profile"
     if key == "procMount" and value not in (None, "Default"):
         return "the sandbox's /proc is always the default (masked) one"
     return None
@@ -210,7 +211,7 @@ def not_honoured(
         for key, value in _entries(context or {}):
             why = _why(key, value, host)
             if why is not None:
-                found.append(f"{prefix}.securityContext.{key}={value} ({why})")
+                found.append(f"{prefix}.securityContext.{key}={json.dumps(value)} ({why})")
     return found
 
 
