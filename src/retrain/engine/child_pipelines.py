@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from retrain.engine import reasons
 from retrain.engine.params import resolve_params
 from retrain.engine.reasons import RunRejected
+from retrain.engine.resolver_keys import ref_key
 from retrain.engine.taskrun import CancelSignal, Phase, TaskRunOutcome
 from retrain.engine.workspaces import BoundWorkspace, check_declared
 from retrain.errors import InvalidInput
@@ -46,12 +47,9 @@ def child_spec(task: PipelineTask, req: PipelineRunRequest) -> tuple[PipelineSpe
     if task.pipeline_ref is not None:
         if req.resolve_pipeline is None:
             raise RunRejected(reasons.PR_COULDNT_GET_PIPELINE, "no Pipelines to resolve pipelineRef against")
-        if task.pipeline_ref.resolver:
-            raise RunRejected(
-                reasons.PR_COULDNT_GET_PIPELINE,
-                f'remote resolution ("{task.pipeline_ref.resolver}" resolver) is not available locally',
-            )
-        pipeline = req.resolve_pipeline(task.pipeline_ref.name)
+        ref = task.pipeline_ref
+        # A resolver ref was resolved when the run was created (engine/pipeline_refs.py), kept by its key.
+        pipeline = req.resolve_pipeline(ref_key(ref.resolver, ref.params) if ref.resolver else ref.name)
         return pipeline.spec, pipeline.metadata.name
     try:
         return PipelineSpec.model_validate(task.pipeline_spec or {}), None

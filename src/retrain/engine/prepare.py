@@ -98,6 +98,10 @@ class Catalog:
         return task.spec
 
     def pipeline(self, name: str | None) -> Pipeline:
+        """A Pipeline by name, or by the key a resolver ref was kept under (engine/pipeline_refs.py)."""
+        resolved = self.resolved.get(name or "")
+        if isinstance(resolved, Pipeline):
+            return resolved
         pipeline = self.pipelines.get(name or "")
         if pipeline is None:
             raise RunRejected(

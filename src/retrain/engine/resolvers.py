@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
-from retrain.engine import reasons
 from retrain.engine.cluster_resolver import KINDS, find_object
 from retrain.engine.git_resolver import read_git_file
 from retrain.engine.params import param_replacements, resolve_params
@@ -35,7 +34,6 @@ from retrain.tekton.model import (
     ParamValue,
     Pipeline,
     PipelineRun,
-    PipelineSpec,
     Ref,
     StepAction,
     Task,
@@ -56,10 +54,10 @@ RESOLVED_REF_ANNOTATION = "retrain.dev/resolved-ref"  # in resolved.json: the ke
 RESOLVED_FROM_ANNOTATION = "retrain.dev/resolved-from"  # where it came from (git: url, commit and path)
 Kind = Literal["Task", "Pipeline", "StepAction"]
 Resolved = Task | Pipeline | StepAction
-_EMPTY = Replacements()
+EMPTY = Replacements()
 
 
-def _has_resolver_steps(spec: TaskSpec | None) -> bool:
+def has_resolver_steps(spec: TaskSpec | None) -> bool:
     return spec is not None and any(s.ref is not None and s.ref.resolver for s in spec.steps)
 
 
@@ -98,7 +96,7 @@ def _parse(text: str, label: str, want: Kind) -> Resolved:
     return doc.obj
 
 
-class _Resolution:
+class Resolution:
     def __init__(self, catalog: Catalog) -> None:
         self.base = catalog
         self.catalog: Catalog | None = None  # a copy, made on the first resolution
@@ -171,7 +169,7 @@ class _Resolution:
         )
 
     def steps(self, spec: TaskSpec | None, params: Mapping[str, ParamValue], reason: str, where: str) -> None:
-        if spec is None or not _has_resolver_steps(spec):
+        if spec is None or not has_resolver_steps(spec):
             return
         replacements = param_replacements(params)
         for i, step in enumerate(spec.steps):
@@ -194,75 +192,26 @@ class _Resolution:
 
 def resolve_refs(run: PipelineRun | TaskRun, catalog: Catalog) -> Catalog:
     """`catalog`, or a copy holding what the run's resolver refs resolve to (RunRejected when one fails)."""
-    resolution = _Resolution(catalog)
+    resolution = Resolution(catalog)
     if isinstance(run, TaskRun):
         _taskrun(run, catalog, resolution)
     else:
-        _pipelinerun(run, catalog, resolution)
+        from retrain.engine.pipeline_refs import resolve_pipelinerun_refs  # it builds on this module
+
+        resolve_pipelinerun_refs(run, catalog, resolution)
     return resolution.catalog or catalog
 
 
-def _taskrun(run: TaskRun, catalog: Catalog, resolution: _Resolution) -> None:
+def _taskrun(run: TaskRun, catalog: Catalog, resolution: Resolution) -> None:
     ref, spec, where = run.spec.task_ref, run.spec.task_spec, "spec.taskSpec"
     if ref is not None and ref.resolver:
-        task = resolution.ref(ref, "Task", TR_RESOLUTION_FAILED, "spec.taskRef", _EMPTY)
+        task = resolution.ref(ref, "Task", TR_RESOLUTION_FAILED, "spec.taskRef", EMPTY)
         assert isinstance(task, Task)
         spec, where = task.spec, f'Task "{task.metadata.name}" spec'
     elif ref is not None:
         named = catalog.tasks.get(ref.name or "")
         spec, where = (named.spec if named is not None else None), f'Task "{ref.name}" spec'
-    if spec is not None and _has_resolver_steps(spec):
+    if spec is not None and has_resolver_steps(spec):
         inline = run.spec.task_spec is not None
         params = resolve_params(spec.params, run.spec.params, owner="TaskRun", propagate_undeclared=inline)
         resolution.steps(spec, params, TR_RESOLUTION_FAILED, where)
-
-
-def _pipelinerun(run: PipelineRun, catalog: Catalog, resolution: _Resolution) -> None:
-    ref, spec, prefix = run.spec.pipeline_ref, run.spec.pipeline_spec, "spec.pipelineSpec."
-    if ref is not None and ref.resolver:
-        pipeline = resolution.ref(
-            ref, "Pipeline", reasons.PR_COULDNT_GET_PIPELINE, "spec.pipelineRef", _EMPTY
-        )
-        assert isinstance(pipeline, Pipeline)
-        spec, prefix = pipeline.spec, f'Pipeline "{pipeline.metadata.name}" spec.'
-    elif ref is not None:
-        named = catalog.pipelines.get(ref.name or "")
-        spec, prefix = (named.spec if named is not None else None), f'Pipeline "{ref.name}" spec.'
-    if spec is not None:
-        _pipeline_tasks(run, spec, prefix, catalog, resolution)
-
-
-def _pipeline_tasks(
-    run: PipelineRun, spec: PipelineSpec, prefix: str, catalog: Catalog, resolution: _Resolution
-) -> None:
-    pipeline_values: dict[str, ParamValue] | None = None
-    for section, tasks in (("tasks", spec.tasks), ("finally", spec.finally_)):
-        for i, task in enumerate(tasks):
-            where = f"{prefix}{section}[{i}]"
-            inner: TaskSpec | None = task.task_spec
-            ref = task.task_ref
-            named = catalog.tasks.get(ref.name or "") if ref is not None and not ref.resolver else None
-            if not (ref is not None and ref.resolver) and not _has_resolver_steps(
-                named.spec if named else inner
-            ):
-                continue
-            if pipeline_values is None:  # only for a pipeline that uses a resolver
-                pipeline_values = resolve_params(
-                    spec.params, run.spec.params, owner="Pipeline", propagate_undeclared=True
-                )
-            outer = param_replacements(pipeline_values)
-            steps_at = f"{where}.taskSpec"
-            if ref is not None and ref.resolver:
-                found = resolution.ref(ref, "Task", reasons.PR_COULDNT_GET_TASK, f"{where}.taskRef", outer)
-                assert isinstance(found, Task)
-                inner, steps_at = found.spec, f'Task "{found.metadata.name}" spec'
-            elif named is not None:
-                inner, steps_at = named.spec, f'Task "{named.metadata.name}" spec'
-            if inner is None or not _has_resolver_steps(inner):
-                continue
-            given = [substitute_model(p, outer) for p in task.params]
-            owner = f'pipeline task "{task.name}"'
-            params = resolve_params(inner.params, given, owner=owner, propagate_undeclared=True)
-            if task.task_spec is not None:  # an embedded spec also sees the pipeline's params
-                params = {**pipeline_values, **params}
-            resolution.steps(inner, params, reasons.PR_COULDNT_GET_TASK, steps_at)

@@ -119,13 +119,9 @@ def _pipeline_task(prefix: FieldPath, task: PipelineTask) -> Iterator[Unsupporte
                 )
     if task.task_ref is not None and task.task_ref.resolver:
         yield from (Unsupported(*p) for p in resolver_problems((*prefix, "taskRef"), task.task_ref, "a Task"))
-    if task.pipeline_ref is not None and task.pipeline_ref.resolver:  # child_pipelines.py: by name
-        yield Unsupported(
-            (*prefix, "pipelineRef", "resolver"),
-            f'remote resolution ("{task.pipeline_ref.resolver}" resolver) of a pipeline task\'s Pipeline',
-            _NOT_YET,
-            "pass the Pipeline's YAML with another -f FILE and refer to it by name",
-        )
+    if task.pipeline_ref is not None and task.pipeline_ref.resolver:  # git, cluster: engine/pipeline_refs.py
+        ref = task.pipeline_ref
+        yield from (Unsupported(*p) for p in resolver_problems((*prefix, "pipelineRef"), ref, "a Pipeline"))
     spec = task.task_spec
     if spec is not None:
         if spec.api_version is not None or spec.kind is not None or spec.spec is not None:
