@@ -54,6 +54,10 @@ spec:
               image: busybox
               securityContext: {runAsGroup: 4000}
               script: echo "own-group $(id -u) $(id -g) home=$HOME"
+            - name: go-spelling
+              image: busybox
+              securityContext: {RunAsUser: 2500}
+              script: echo "go-spelling $(id -u)"
       - name: pod-only
         taskSpec:
           steps:
@@ -78,6 +82,7 @@ def test_each_step_runs_as_container_then_step_template_then_pod_ids(run: RunYam
         "template 1500 3000",
         "own-user 2000 3000",
         "own-group 1500 4000 home=/tekton/home",
+        "go-spelling 2500",  # Go's decoder (Tekton's webhook) matches field names case-insensitively
     ]
     assert ran.output("ids-pod-only") == ["pod 1001 3000"]
     # taskRunSpecs[].podTemplate replaces the taskRunTemplate's (as Tekton's GetTaskRunSpec does): no
@@ -286,7 +291,7 @@ metadata:
   name: warned
 spec:
   podTemplate:
-    securityContext: {fsGroup: 65532, supplementalGroups: [4000]}
+    securityContext: {fsGroup: 65532, supplementalGroups: [4000], runAsUsr: 7}
   taskSpec:
     steps:
       - name: s
@@ -305,6 +310,7 @@ spec:
         'steps[0].securityContext.seccompProfile={"type": "RuntimeDefault"} (the sandbox applies no seccomp',
         "podTemplate.securityContext.fsGroup=65532",
         "podTemplate.securityContext.supplementalGroups=[4000]",
+        "podTemplate.securityContext.runAsUsr=7 (not a field of a pod's securityContext: ignored)",
     ):
         assert field in warned[0]
 
@@ -336,6 +342,7 @@ def test_host_mode_warns_that_it_cannot_switch_users(home: Path, caplog: pytest.
             "spec.taskSpec.steps[0].securityContext.capabilities.add[0]",
             "the capability NET_ADMIN",
         ),
+        ("{runAsUsr: 1000}", "spec.taskSpec.steps[0].securityContext.runAsUsr", "field 'runAsUsr'"),
     ],
 )
 def test_privileges_the_sandbox_cannot_grant_are_refused_at_creation(

@@ -27,7 +27,7 @@ from typing import Any
 from retrain.engine.sandbox import Sandbox, user_mapping_problem
 from retrain.errors import InvalidInput, Location
 from retrain.tekton.model import Sidecar, Step
-from retrain.tekton.security_support import capability_name
+from retrain.tekton.security_support import CONTAINER_FIELDS, POD_FIELDS, canonical, capability_name
 from retrain.tekton.substitution import Replacements, substitute_model
 
 __all__ = [
@@ -114,6 +114,7 @@ def container_run_as(
     InvalidInput (the kubelet's message, with the field at fault) when runAsNonRoot fails."""
     if not own and not pod:
         return None
+    own, pod = canonical(own, CONTAINER_FIELDS), canonical(pod, POD_FIELDS)
     context = _effective(own, pod)
     uid = _id(context["runAsUser"], _source("runAsUser", own, at)) if "runAsUser" in context else None
     gid = _id(context["runAsGroup"], _source("runAsGroup", own, at)) if "runAsGroup" in context else None
@@ -207,9 +208,13 @@ def not_honoured(
     """`field path=value (why)` for each securityContext field this sandbox does not honour; `containers`
     are (field path prefix, securityContext) pairs, e.g. ("spec.steps[0]", {...})."""
     found: list[str] = []
-    for prefix, context in [*containers, ("podTemplate", pod)]:
-        for key, value in _entries(context or {}):
-            why = _why(key, value, host)
+    sources = [(prefix, c, CONTAINER_FIELDS) for prefix, c in containers] + [("podTemplate", pod, POD_FIELDS)]
+    for prefix, context, known in sources:
+        for key, value in _entries(canonical(context, known)):
+            # An unknown container field is refused at creation (security_support); a pod's is named here.
+            unknown = key not in known and not key.startswith("capabilities.")
+            owner = "a pod's" if known is POD_FIELDS else "a container's"
+            why = f"not a field of {owner} securityContext: ignored" if unknown else _why(key, value, host)
             if why is not None:
                 found.append(f"{prefix}.securityContext.{key}={json.dumps(value)} ({why})")
     return found

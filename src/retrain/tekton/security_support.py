@@ -13,13 +13,15 @@ either fail half-way or succeed without doing what it says.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from retrain.tekton.model import Sidecar, Step, StepTemplate
 from retrain.tekton.problems import FieldPath
 
-__all__ = ["DEFAULT_CAPABILITIES", "capability_name", "security_problems"]
+__all__ = ["CONTAINER_FIELDS", "DEFAULT_CAPABILITIES", "POD_FIELDS", "canonical", "capability_name"]
+__all__ += ["security_problems"]
 
 SecurityProblem = tuple[FieldPath, str, str, str | None]
 """(field path, feature, why not here, hint)"""
@@ -29,6 +31,23 @@ DEFAULT_CAPABILITIES = (
     "NET_RAW", "SYS_CHROOT", "MKNOD", "AUDIT_WRITE", "SETFCAP",
 )  # fmt: skip
 """What a container runtime grants a root container by default (containerd/CRI-O/Docker)."""
+
+CONTAINER_FIELDS = frozenset(
+    {
+        "allowPrivilegeEscalation", "appArmorProfile", "capabilities", "privileged", "procMount",
+        "readOnlyRootFilesystem", "runAsGroup", "runAsNonRoot", "runAsUser", "seLinuxOptions",
+        "seccompProfile", "windowsOptions",
+    }
+)  # fmt: skip
+"""Kubernetes' SecurityContext (a container's)."""
+POD_FIELDS = frozenset(
+    {
+        "appArmorProfile", "fsGroup", "fsGroupChangePolicy", "runAsGroup", "runAsNonRoot", "runAsUser",
+        "seLinuxChangePolicy", "seLinuxOptions", "seccompProfile", "supplementalGroups",
+        "supplementalGroupsPolicy", "sysctls", "windowsOptions",
+    }
+)  # fmt: skip
+"""Kubernetes' PodSecurityContext (a podTemplate's)."""
 
 _PRIVILEGED_WHY = (
     "it needs the node's full privileges (devices, mounts, a container runtime such as a Docker daemon), "
@@ -42,12 +61,29 @@ def capability_name(value: Any) -> str:
     return name[4:] if name.startswith("CAP_") else name
 
 
+def canonical(context: Mapping[str, Any] | None, known: frozenset[str]) -> dict[str, Any]:
+    """The context with each key spelled as Kubernetes spells it: Go's decoder (Tekton's webhook) pairs a
+    key with a field case-insensitively (`RunAsUser` is runAsUser). Unknown keys are kept as they are."""
+    by_lower = {k.lower(): k for k in known}
+    return {(k if k in known else by_lower.get(k.lower(), k)): v for k, v in (context or {}).items()}
+
+
 def security_problems(prefix: FieldPath, c: Step | StepTemplate | Sidecar) -> Iterator[SecurityProblem]:
-    """The securityContext fields of one container that the local sandbox cannot grant."""
-    context = c.security_context or {}
-    if not context:
+    """The securityContext fields of one container that the local sandbox cannot grant, or that no
+    container has (Tekton's webhook rejects unknown fields; a typo would otherwise be dropped)."""
+    if not c.security_context:
         return
     at = (*prefix, "securityContext")
+    for key in c.security_context:
+        if key.lower() not in {k.lower() for k in CONTAINER_FIELDS}:
+            close = difflib.get_close_matches(key, sorted(CONTAINER_FIELDS), n=1)
+            yield (
+                (*at, key),
+                f"the securityContext field {key!r}",
+                "a container's SecurityContext has no such field (Tekton's webhook rejects it)",
+                f'did you mean "{close[0]}"?' if close else f"known: {', '.join(sorted(CONTAINER_FIELDS))}",
+            )
+    context = canonical(c.security_context, CONTAINER_FIELDS)
     if context.get("privileged") is True and not isinstance(c, Sidecar):  # sidecars: sidecar_support
         what = "the stepTemplate" if isinstance(c, StepTemplate) else f"step {c.name or 'unnamed'!r}"
         yield (
