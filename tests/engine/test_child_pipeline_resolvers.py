@@ -209,3 +209,41 @@ def test_a_network_child_ref_is_refused_when_loaded(tmp_path: Path, repo: Path) 
     assert done.returncode == 2, done.stderr
     assert f"{path}:24: spec.pipelineSpec.tasks[0].pipelineRef.params[0]" in done.stderr, done.stderr
     assert "needs the network" in done.stderr
+
+
+def test_a_rerun_keeps_a_child_pipeline_named_from_the_files(tmp_path: Path) -> None:
+    """A child Pipeline by name (and the Task it names) given with -f is kept with the run, as what a
+    resolver returned is: `runs rerun` in a later process, without the files, runs it."""
+    home = tmp_path / "home"
+    path = tmp_path / "run.yaml"
+    child = CHILD.replace("VERSION", "named").replace(
+        """      taskRef:
+        resolver: git
+        params:
+          - {name: url, value: $(params.repo)}
+          - {name: revision, value: $(params.rev)}
+          - {name: pathInRepo, value: tasks/hello.yaml}
+""",
+        "      taskRef: {name: hello}\n",
+    )
+    run = f"""apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata:
+  name: named
+  annotations:
+    {ANNOTATION}: '{ALPHA}'
+spec:
+  pipelineSpec:
+    tasks:
+      - name: nested
+        params: [{{name: who, value: files}}, {{name: repo, value: none}}, {{name: rev, value: none}}]
+        pipelineRef: {{name: child}}
+"""
+    path.write_text(TASK.replace("VERSION", "kept") + "---\n" + child + "---\n" + run)
+    first = cli("run", "-f", path, "--home", home, timeout=180)
+    assert first.returncode == 0, first.stderr
+    assert "hello files via named child kept" in first.stdout
+    path.unlink()
+    again = cli("runs", "rerun", "named", "--home", home, timeout=180)
+    assert again.returncode == 0, again.stderr
+    assert "hello files via named child kept" in again.stdout

@@ -34,6 +34,33 @@ def _task_names(spec: PipelineSpec) -> list[str]:
     ]
 
 
+def _reachable(specs: list[PipelineSpec], catalog: Catalog) -> tuple[list[str], list[PipelineSpec]]:
+    """Pipelines in pipelines: the child Pipelines `specs` name (by name, at any depth) and every spec
+    reachable from them (`specs` themselves, named and inline children)."""
+    names: list[str] = []
+    seen: list[PipelineSpec] = []
+    todo = list(specs)
+    while todo:
+        spec = todo.pop(0)
+        seen.append(spec)
+        for task in [*spec.tasks, *spec.finally_]:
+            ref = task.pipeline_ref
+            if (
+                ref is not None
+                and not ref.resolver
+                and ref.name in catalog.pipelines
+                and ref.name not in names
+            ):
+                names.append(ref.name)
+                todo.append(catalog.pipelines[ref.name].spec)
+            elif task.pipeline_spec is not None:
+                try:
+                    todo.append(PipelineSpec.model_validate(task.pipeline_spec))
+                except ValueError:
+                    continue  # refused when the run was prepared
+    return names, seen
+
+
 def _local(ref: TaskRef | None) -> bool:
     return ref is not None and not ref.resolver and ref.kind in (None, "Task") and bool(ref.name)
 
@@ -51,8 +78,14 @@ def referenced(run: PipelineRun | TaskRun, catalog: Catalog) -> list[Task | Pipe
             pipeline = catalog.pipelines[ref.name]
             found.append(pipeline)
             spec = pipeline.spec
-        if spec is not None:
-            task_names = _task_names(spec)
+        pipeline_specs = [spec] if spec is not None else []
+        for resolved in catalog.resolved.values():  # a resolved Pipeline's children by name, too
+            if isinstance(resolved, Pipeline):
+                pipeline_specs.append(resolved.spec)
+        children, reachable = _reachable(pipeline_specs, catalog)  # pipelines in pipelines
+        found += [catalog.pipelines[n] for n in children if not (found and found[0].metadata.name == n)]
+        for spec in reachable:
+            task_names += _task_names(spec)
             specs += [t.task_spec for t in [*spec.tasks, *spec.finally_] if t.task_spec is not None]
     elif run.spec.task_ref is not None and _local(run.spec.task_ref) and run.spec.task_ref.name:
         task_names = [run.spec.task_ref.name]
