@@ -8,7 +8,6 @@ starts half-way.
 from __future__ import annotations
 
 import difflib
-import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,8 +48,6 @@ from retrain.tekton.model import (
     WorkspaceDeclaration,
 )
 from retrain.tekton.substitution import find_references
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
