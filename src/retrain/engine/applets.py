@@ -3,14 +3,15 @@
 In those images `ash`, `mkfifo`, `wget`, ... are busybox applets, so a script starting `#!/usr/bin/env ash`
 is common. This host has busybox (`/usr/bin/busybox`) but not its applet links; a container of such an image
 gets a directory of `<applet> -> busybox` links for the applets the host lacks (`ash`, `nc`, ...) at
-`APPLETS_TARGET`, appended to PATH after the host's own commands. Under bwrap the links are made in the
-sandbox's own tmpfs (`--symlink`: nothing is written, no cost per run); host mode makes them once per run
-inside the run's directory. Any other image gets nothing.
+`APPLETS_TARGET`, appended to PATH after the host's own commands. The links are made once per run store (by
+the first step that needs them, in `<home>/runs/`) and bound read-only into each such container under bwrap.
+Any other image gets nothing.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
@@ -69,8 +70,12 @@ def applets_mount(run_dir: Path, image: str | None) -> Mount | None:
     if found is None:
         return None
     busybox, names = found
+    # One directory for every run of this run store (`<home>/runs/.busybox-applets-<digest>`): on a slow disk
+    # its 85 links cost more than many steps (about 0.6 ms each here). The digest names busybox and the
+    # applets, so a different busybox gets its own directory rather than stale links.
+    digest = hashlib.sha256("\0".join((busybox, *names)).encode()).hexdigest()[:12]
     return Mount(
-        run_dir / "busybox-applets",
+        run_dir.parent / f".busybox-applets-{digest}",
         APPLETS_TARGET,
         read_only=True,
         on_path=True,

@@ -60,8 +60,8 @@ class Mount:
     on_path: bool = False
     """A directory of commands appended to PATH (busybox applets: applets.py), unless the step sets PATH."""
     links: tuple[str, ...] = ()
-    """Not a bind but a directory of symlinks `<target>/<name> -> link_to`: bwrap makes them in the sandbox's
-    own tmpfs (nothing written on the host); host mode makes them once in `host`."""
+    """A directory of symlinks `<target>/<name> -> link_to`, made once in `host` (once per run store) by
+    the first step that needs it, then bound read-only (bwrap) or put on PATH (host mode)."""
     link_to: str = ""
 
 
@@ -168,11 +168,10 @@ class BwrapSandbox:
         cmd = list(self._base)
         # Parents before children, so that /workspace/source lands inside /workspace rather than under it.
         for mount in sorted(mounts, key=lambda m: m.target.rstrip("/").count("/")):
-            if mount.links:
-                cmd += ["--dir", mount.target]
-                for name in mount.links:
-                    cmd += ["--symlink", mount.link_to, f"{mount.target}/{name}"]
-                continue
+            if mount.links and not mount.host.is_dir():
+                # Once on disk, then one bind per step: bwrap's --symlink per link cost about
+                # 1 ms per step for busybox's 85 applets (bench/engine_overhead.py), a bind about 0.2 ms.
+                _make_links(mount)
             cmd += ["--ro-bind" if mount.read_only else "--bind", str(mount.host.absolute()), mount.target]
         working_dir = working_dir if working_dir.startswith("/") else f"/workspace/{working_dir}"
         holder = _deepest_mount(working_dir, mounts)
@@ -262,7 +261,7 @@ class HostSandbox:
 
 
 def _make_links(mount: Mount) -> None:
-    """Host mode: the symlink directory on disk (made under a scratch name first: never used half-made)."""
+    """The symlink directory on disk (made under a scratch name first: never used half-made)."""
     scratch = mount.host.with_name(f"{mount.host.name}.{os.getpid()}.tmp")
     scratch.mkdir(parents=True, exist_ok=True)
     for name in mount.links:
