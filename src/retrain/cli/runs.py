@@ -17,6 +17,7 @@ from retrain.cli.exits import exits
 
 if TYPE_CHECKING:
     from retrain.app.runs import RunDescription, RunSummary
+    from retrain.engine.engine import Engine, Submission
 
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True)
 
@@ -266,6 +267,27 @@ def cancel(
             print(f"{name}: {mode} requested")
 
 
+def _execute(engine: Engine, submission: Submission, output: str, extra: dict[str, str]) -> int:
+    """Run one submission in this process: the live report, or `-o json` (the outcome and any failure)."""
+    from retrain.app.runs import failure_of
+    from retrain.cli.common import execute_and_report, execute_runs, exit_code
+
+    if output == "text":
+        return execute_and_report(engine, [submission])
+    results = execute_runs(engine, [submission])
+    failure = failure_of(engine.store, submission.name)
+    doc = {
+        "run": submission.name,
+        **extra,
+        "succeeded": results[0].succeeded,
+        "reason": results[0].reason,
+        "message": results[0].message,
+        "failure": None if failure is None else _plain(asdict(failure)),
+    }
+    print(json.dumps(doc, indent=2))
+    return exit_code(results)
+
+
 @app.command("rerun")
 def rerun(
     name: str = typer.Argument(..., help="Run name."),
@@ -279,28 +301,15 @@ def rerun(
 
     Runs started from files re-run with the Pipelines and Tasks they used, kept in the run store.
     """
-    from retrain.app.runs import RerunRequest, failure_of, prepare_rerun
-    from retrain.cli.common import build_engine, execute_and_report, execute_runs, exit_code
+    from retrain.app.runs import RerunRequest, prepare_rerun
+    from retrain.cli.common import build_engine
 
     with exits():
         _check_output(output, ("text", "json"))
         engine = build_engine(home, sandbox, quiet=quiet or output == "json")
         submission = prepare_rerun(engine, RerunRequest(run=name, from_failed=from_failed))
         print(f"re-running {name} as {submission.name}", file=sys.stderr)
-        if output == "text":
-            raise typer.Exit(execute_and_report(engine, [submission]))
-        results = execute_runs(engine, [submission])
-        failure = failure_of(engine.store, submission.name)
-        doc = {
-            "run": submission.name,
-            "rerun_of": name,
-            "succeeded": results[0].succeeded,
-            "reason": results[0].reason,
-            "message": results[0].message,
-            "failure": None if failure is None else _plain(asdict(failure)),
-        }
-        print(json.dumps(doc, indent=2))
-        raise typer.Exit(exit_code(results))
+        raise typer.Exit(_execute(engine, submission, output, {"rerun_of": name}))
 
 
 @app.command("start")
@@ -318,26 +327,14 @@ def start(
     It runs in this process under its own name; exits as `retrain run` does (0 succeeded, 1 failed,
     130 cancelled); 4 when the run is not pending, 3 when there is no such run.
     """
-    from retrain.app.runs import StartRequest, failure_of, prepare_start
-    from retrain.cli.common import build_engine, execute_and_report, execute_runs, exit_code
+    from retrain.app.runs import StartRequest, prepare_start
+    from retrain.cli.common import build_engine
 
     with exits():
         _check_output(output, ("text", "json"))
         engine = build_engine(home, sandbox, quiet=quiet or output == "json")
         submission = prepare_start(engine, StartRequest(run=name))
-        if output == "text":
-            raise typer.Exit(execute_and_report(engine, [submission]))
-        results = execute_runs(engine, [submission])
-        failure = failure_of(engine.store, name)
-        doc = {
-            "run": name,
-            "succeeded": results[0].succeeded,
-            "reason": results[0].reason,
-            "message": results[0].message,
-            "failure": None if failure is None else _plain(asdict(failure)),
-        }
-        print(json.dumps(doc, indent=2))
-        raise typer.Exit(exit_code(results))
+        raise typer.Exit(_execute(engine, submission, output, {}))
 
 
 @app.command("prune")
