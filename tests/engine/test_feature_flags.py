@@ -113,3 +113,11 @@ def test_defaults_are_tektons() -> None:
         "enable-cel-in-whenexpression": "false",
         "enable-artifacts": "false",
     }
+
+
+def test_the_example_feature_flags_file_is_tektons_alpha_ci_set() -> None:
+    from retrain.engine.feature_flags import read_configmap
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "feature-flags.yaml"
+    flags = parse_flags(read_configmap(example))
+    assert flags.enable_api_fields == "alpha" and flags.results_from == "sidecar-logs"
