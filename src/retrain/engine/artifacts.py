@@ -34,7 +34,7 @@ _MENTION = ("artifacts.path", ".inputs.", ".outputs.")
 
 
 class _Attempt(Protocol):
-    """What this module needs of a TaskRun try (taskrun._Attempt)."""
+    """What this module needs of a TaskRun try (attempt.Attempt)."""
 
     root: Path
     dirs: dict[str, Path]

@@ -25,7 +25,7 @@ from retrain.engine import reasons
 from retrain.engine.params import resolve_params
 from retrain.engine.reasons import RunRejected
 from retrain.engine.resolver_keys import ref_key
-from retrain.engine.taskrun import CancelSignal, Phase, TaskRunOutcome
+from retrain.engine.taskrun_types import CancelSignal, Phase, TaskRunOutcome
 from retrain.engine.workspaces import BoundWorkspace, check_declared
 from retrain.errors import InvalidInput
 from retrain.runs.status import ChildReference

@@ -26,7 +26,8 @@ from retrain.engine.prepare import Catalog, prepare_pipelinerun, prepare_taskrun
 from retrain.engine.resolved import referenced, save_resolved
 from retrain.engine.resolvers import resolve_refs
 from retrain.engine.sandbox import Sandbox, detect_sandbox
-from retrain.engine.taskrun import CancelSignal, ExecEnv, TaskRunRequest, execute_taskrun
+from retrain.engine.taskrun import execute_taskrun
+from retrain.engine.taskrun_types import CancelSignal, ExecEnv, TaskRunRequest
 from retrain.errors import InvalidInput, Location
 from retrain.runs.admission import ConcurrencySpec, wait_for_admission
 from retrain.runs.logs import step_log_file

@@ -14,7 +14,7 @@ from retrain.engine import child_pipelines, reasons
 from retrain.engine.feature_flags import FeatureFlags, api_fields_problem
 from retrain.engine.pipelinerun import PipelineRunRequest
 from retrain.engine.reasons import RunRejected
-from retrain.engine.taskrun import TaskRunRequest
+from retrain.engine.taskrun_types import TaskRunRequest
 from retrain.errors import Location
 from retrain.tekton.model import PipelineSpec, PipelineTask, TaskSpec
 

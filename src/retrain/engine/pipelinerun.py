@@ -25,7 +25,8 @@ from retrain.engine.scheduler import (
     decide,
     result_replacements,
 )
-from retrain.engine.taskrun import CancelSignal, ExecEnv, TaskRunOutcome, TaskRunRequest, execute_taskrun
+from retrain.engine.taskrun import execute_taskrun
+from retrain.engine.taskrun_types import CancelSignal, ExecEnv, TaskRunOutcome, TaskRunRequest
 from retrain.engine.whens import all_true
 from retrain.engine.workspaces import BoundWorkspace, task_workspaces
 from retrain.runs.status import (

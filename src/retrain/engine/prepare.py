@@ -22,7 +22,7 @@ from retrain.engine.pod import pipeline_pod_specs, pod_spec
 from retrain.engine.reasons import RunRejected
 from retrain.engine.resolver_keys import ref_key
 from retrain.engine.stepactions import check_step_actions
-from retrain.engine.taskrun import TaskRunRequest
+from retrain.engine.taskrun_types import TaskRunRequest
 from retrain.engine.workspaces import bind_run_workspaces, check_declared, task_workspaces
 from retrain.errors import InvalidInput, Location
 from retrain.tekton.dag import build_dag

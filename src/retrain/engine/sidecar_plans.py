@@ -26,13 +26,13 @@ from retrain.tekton.model import Sidecar, Step
 
 if TYPE_CHECKING:
     from retrain.engine.pod import Pod as StartedPod
-    from retrain.engine.taskrun import ExecEnv, TaskRunRequest
+    from retrain.engine.taskrun_types import ExecEnv, TaskRunRequest
 
 __all__ = ["SidecarPlan", "Try", "plan_sidecar", "sidecar_env", "sidecar_names"]
 
 
 class Try(Protocol):
-    """What the sidecars need of a TaskRun try (taskrun._Attempt), once its pod has started."""
+    """What the sidecars need of a TaskRun try (attempt.Attempt), once its pod has started."""
 
     req: TaskRunRequest
     env: ExecEnv

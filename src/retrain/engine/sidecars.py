@@ -35,7 +35,7 @@ from retrain.runs.status import SidecarState
 from retrain.tekton.substitution import Replacements, substitute_model
 
 if TYPE_CHECKING:
-    from retrain.engine.taskrun import CancelSignal
+    from retrain.engine.taskrun_types import CancelSignal
 
 
 __all__ = [
