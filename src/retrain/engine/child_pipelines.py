@@ -35,7 +35,8 @@ from retrain.tekton.model import PipelineSpec, PipelineTask
 from retrain.tekton.substitution import Replacements, substitute_model
 
 if TYPE_CHECKING:
-    from retrain.engine.pipelinerun import PipelineRunner, PipelineRunRequest
+    from retrain.engine.pipelinerun import PipelineRunner
+    from retrain.engine.pipelinerun_types import PipelineRunRequest
 
 
 def runs_pipeline(task: PipelineTask) -> bool:
@@ -94,7 +95,7 @@ def _without(r: Replacements, prefixes: tuple[str, ...]) -> Replacements:
 def _child_request(runner: PipelineRunner, task: PipelineTask, name: str) -> PipelineRunRequest:
     from dataclasses import replace
 
-    from retrain.engine.pipelinerun import PipelineTimeouts
+    from retrain.engine.pipelinerun_types import PipelineTimeouts
 
     parent = runner.req
     replacements = runner._replacements(runner.states[task.name].is_finally)
@@ -142,7 +143,8 @@ def _outcome(name: str, signal: CancelSignal, doc: dict[str, Any]) -> TaskRunOut
 
 def start_child(runner: PipelineRunner, name: str) -> None:
     """Start pipeline task `name`'s child PipelineRun; the runner records it like a TaskRun when it ends."""
-    from retrain.engine.pipelinerun import PipelineRunner, RunControl, child_name
+    from retrain.engine.pipelinerun import PipelineRunner
+    from retrain.engine.pipelinerun_types import RunControl, child_name
 
     task, state = runner.tasks[name], runner.states[name]
     child = child_name(runner.req.name, name)

@@ -21,7 +21,8 @@ from retrain.engine.clock import Clock, SystemClock
 from retrain.engine.feature_flags import DEFAULT_FLAGS, FeatureFlags, flags_of
 from retrain.engine.feature_gates import check_gates
 from retrain.engine.kept_objects import save_objects
-from retrain.engine.pipelinerun import PipelineRunner, PipelineRunRequest, RunControl
+from retrain.engine.pipelinerun import PipelineRunner
+from retrain.engine.pipelinerun_types import PipelineRunRequest, RunControl
 from retrain.engine.prepare import Catalog, prepare_pipelinerun, prepare_taskrun
 from retrain.engine.resolved import referenced, save_resolved
 from retrain.engine.resolvers import resolve_refs

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from retrain.engine import child_pipelines, reasons
 from retrain.engine.feature_flags import FeatureFlags, api_fields_problem
-from retrain.engine.pipelinerun import PipelineRunRequest
+from retrain.engine.pipelinerun_types import PipelineRunRequest
 from retrain.engine.reasons import RunRejected
 from retrain.engine.taskrun_types import TaskRunRequest
 from retrain.errors import Location

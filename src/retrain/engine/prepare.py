@@ -17,7 +17,7 @@ from pathlib import Path
 from retrain.engine import reasons
 from retrain.engine.backoff import backoff_for
 from retrain.engine.params import check_array_indexing, resolve_params
-from retrain.engine.pipelinerun import PipelineRunRequest, PipelineTimeouts
+from retrain.engine.pipelinerun_types import PipelineRunRequest, PipelineTimeouts
 from retrain.engine.pod import pipeline_pod_specs, pod_spec
 from retrain.engine.reasons import RunRejected
 from retrain.engine.resolver_keys import ref_key

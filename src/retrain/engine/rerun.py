@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from retrain.engine.engine import HOST_WORKSPACES_ANNOTATION, Engine, Submission
-from retrain.engine.pipelinerun import PipelineRunRequest
+from retrain.engine.pipelinerun_types import PipelineRunRequest
 from retrain.engine.resolved import resolved_catalog
 from retrain.errors import Conflict, InvalidInput
 from retrain.tekton.model import PipelineRun, TaskRun

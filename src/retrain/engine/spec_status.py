@@ -30,7 +30,7 @@ from retrain.tekton.model import PipelineRun, TaskRun
 
 if TYPE_CHECKING:
     from retrain.engine.engine import Engine, RunResult, Submission
-    from retrain.engine.pipelinerun import RunControl
+    from retrain.engine.pipelinerun_types import RunControl
     from retrain.runs.store import RunStore
 
 __all__ = ["PENDING", "STOP_MODES", "before_execute", "is_pending", "record_pending", "start_pending"]
