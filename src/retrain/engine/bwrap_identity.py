@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
 from typing import TYPE_CHECKING
 
+from retrain.engine.bwrap_trial import try_bwrap
 from retrain.tekton.security_support import DEFAULT_CAPABILITIES
 
 if TYPE_CHECKING:
@@ -19,12 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["identity_args", "mapping_trial"]
 
-_TRIAL_TIMEOUT_S = 10.0
-_TRIAL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 
 def identity_args(run_as: RunAs) -> list[str]:
-    """bwrap options for a container's securityContext, after the fixed ones (sandbox._capabilities too).
+    """bwrap options for a container's securityContext, after the fixed ones (bwrap_sandbox._capabilities).
 
     Only uid 0 keeps a container's default capabilities, minus capabilities.drop: a non-root container has
     no effective capability in Kubernetes either."""
@@ -54,16 +51,6 @@ def identity_args(run_as: RunAs) -> list[str]:
 @functools.cache
 def mapping_trial(bwrap: str) -> str | None:
     """None when bwrap can map a uid and gid here, else why not. Cached: one trial per process."""
-    try:
-        done = subprocess.run(
-            [bwrap, "--unshare-user", "--uid", "1", "--gid", "1", "--ro-bind", "/", "/", "--", "true"],
-            capture_output=True,
-            timeout=_TRIAL_TIMEOUT_S,
-            check=False,
-            env={"PATH": _TRIAL_PATH},
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return str(exc)
-    if done.returncode != 0:
-        return done.stderr.decode(errors="replace").strip() or f"exit code {done.returncode}"
-    return None
+    return try_bwrap(
+        [bwrap, "--unshare-user", "--uid", "1", "--gid", "1", "--ro-bind", "/", "/", "--", "true"]
+    )

@@ -75,8 +75,8 @@ def pod_volumes(
     return found
 
 
-# The host directories the bwrap sandbox shows read-only (sandbox._system_binds): a mount point that does not
-# exist in them cannot be created, where a container image would simply have made it.
+# The host directories the bwrap sandbox shows read-only (bwrap_sandbox._system_binds): a mount point that
+# does not exist in them cannot be created, where a container image would simply have made it.
 _HOST_READ_ONLY = ("/usr", "/etc", "/opt", "/bin", "/sbin", "/lib", "/lib64", "/proc", "/dev")
 
 
