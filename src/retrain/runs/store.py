@@ -4,30 +4,28 @@ Layout: `<home>/retrain.db`; `<home>/runs/<run>/` (the engine's: workspaces, res
 `<home>/runs/<run>/logs/<taskrun>/<step>.log`.
 
 Any number of processes and threads may use it at once (see `retrain.runs.db`). The store's own endings
-of a run (cancelled before start, refused, engine gone) are in `retrain.runs.lifecycle`.
+of a run (cancelled before start, refused, engine gone) are in `retrain.runs.lifecycle`; task runs and
+events are `retrain.runs.taskrun_rows`; pruning, recovery and admission `retrain.runs.housekeeping`.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import shutil
-import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from retrain.errors import Conflict, InvalidInput, Location, NotFound
-from retrain.runs import lifecycle
+from retrain.errors import Conflict, InvalidInput, Location
+from retrain.runs import housekeeping, lifecycle, rows, taskrun_rows
 from retrain.runs.db import Database
 from retrain.runs.lifecycle import pid_alive
 from retrain.runs.logs import step_log_file
-from retrain.runs.queries import did_you_mean, list_query
+from retrain.runs.queries import list_query
 from retrain.runs.records import (
     CANCEL_MODES,
-    EVENT_TYPES,
     FINISHED_STATES,
     RUN_KINDS,
     RUN_STATES,
@@ -41,20 +39,13 @@ from retrain.runs.records import (
     TaskRunRecord,
     check_name,
     dump_json,
-    event_from_row,
     run_from_row,
-    status_time,
-    taskrun_from_row,
     to_iso,
     utcnow,
 )
+from retrain.runs.rows import check_choice, run_row
 
 __all__ = ["RunStore", "pid_alive"]
-
-# Kubernetes' generateName alphabet: [a-z0-9] without vowels and look-alikes, so no suffix spells a word.
-_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-_SUFFIX_LENGTH = 5
-_MAX_PREFIX = 63 - _SUFFIX_LENGTH  # as Kubernetes: the generated name still fits a 63-character label
 
 
 class RunStore:
@@ -107,8 +98,8 @@ class RunStore:
     ) -> RunRecord:
         """Record a new run; Conflict if the name is taken. Pass `engine_pid` when this process runs it."""
         check_name(name, field="metadata.name")
-        _check_choice(kind, RUN_KINDS, "kind")
-        _check_choice(state, RUN_STATES, "state")
+        check_choice(kind, RUN_KINDS, "kind")
+        check_choice(state, RUN_STATES, "state")
         labels = dict(labels or {})
         for key, value in labels.items():
             if not isinstance(key, str) or not isinstance(value, str):
@@ -151,19 +142,12 @@ class RunStore:
         Another process may take the same name before this one creates it (one chance in 14 million);
         `create_run` then raises Conflict and the caller asks again.
         """
-        prefix = generate_name[:_MAX_PREFIX]
-        with self._db.read() as conn:
-            for _ in range(100):
-                suffix = "".join(self._rng.choice(_SUFFIX_ALPHABET) for _ in range(_SUFFIX_LENGTH))
-                candidate = check_name(prefix + suffix, field="metadata.generateName")
-                if conn.execute("SELECT 1 FROM runs WHERE name = ?", (candidate,)).fetchone() is None:
-                    return candidate
-        raise Conflict(f"no free name with prefix {prefix!r} after 100 tries", hint="use a longer prefix")
+        return rows.unique_name(self._db, self._rng, generate_name)
 
     def mark_started(self, name: str, *, engine_pid: int) -> None:
         """The engine (process `engine_pid`) runs it now: state Running, started_at set once."""
         with self._db.write() as conn:
-            row = self._row(conn, name)
+            row = run_row(conn, name, self._db_path)
             if row["state"] in FINISHED_STATES:
                 raise Conflict(
                     f"run {name!r} already ended ({lifecycle.outcome(row)}); it cannot start again"
@@ -185,7 +169,7 @@ class RunStore:
     ) -> None:
         """Write the engine's latest status. A finished state (Succeeded/Failed/Cancelled) sets completed_at
         once, whether or not `completed` is passed; a finished run cannot become active again (Conflict)."""
-        _check_choice(state, RUN_STATES, "state")
+        check_choice(state, RUN_STATES, "state")
         if completed and state not in FINISHED_STATES:
             raise InvalidInput(f"run {name!r}: completed=True needs a finished state, not {state!r}")
         now = to_iso(self._clock())
@@ -201,7 +185,7 @@ class RunStore:
                 (state, reason, dump_json(status), now, name),
             ).rowcount
             if not updated:
-                row = self._row(conn, name)
+                row = run_row(conn, name, self._db_path)
                 raise Conflict(
                     f"run {name!r} already ended ({lifecycle.outcome(row)}); it cannot become {state}"
                 )
@@ -210,14 +194,14 @@ class RunStore:
         """Swap a run's recorded object (e.g. `spec.status` cleared by `retrain runs start`); Conflict when
         it is no longer `old` (another process changed it first), so only one of two such edits wins."""
         with self._db.write() as conn:
-            row = self._row(conn, name)
+            row = run_row(conn, name, self._db_path)
             if json.loads(row["manifest"]) != old:
                 raise Conflict(f"run {name!r} changed meanwhile", hint="look at it with `retrain runs show`")
             conn.execute("UPDATE runs SET manifest = ? WHERE name = ?", (dump_json(new), name))
 
     def get_run(self, name: str) -> RunRecord:
         with self._db.read() as conn:
-            return run_from_row(self._row(conn, name))
+            return run_from_row(run_row(conn, name, self._db_path))
 
     def list_runs(
         self,
@@ -244,67 +228,17 @@ class RunStore:
     def upsert_taskrun(self, rec: TaskRunRecord) -> None:
         """Insert or replace the task run (run_name, name, retry). Times not given are taken from the Tekton
         status (`startTime`, `completionTime`) when it has them."""
-        _check_choice(rec.state, RUN_STATES, "state")
-        started = rec.started_at or status_time(rec.status, "startTime")
-        completed = rec.completed_at or status_time(rec.status, "completionTime")
-        values = (
-            rec.run_name,
-            rec.name,
-            rec.retry,
-            rec.pipeline_task,
-            rec.state,
-            rec.reason,
-            None if started is None else to_iso(started),
-            None if completed is None else to_iso(completed),
-            dump_json(rec.status),
-            dump_json(rec.results),
-        )
-        with self._db.statement() as conn:
-            try:
-                conn.execute(
-                    "INSERT INTO taskruns (run_name, name, retry, pipeline_task, state, reason, started_at,"
-                    " completed_at, status, results) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (run_name, name, retry) DO UPDATE SET"
-                    " pipeline_task = excluded.pipeline_task, state = excluded.state,"
-                    " reason = excluded.reason, started_at = excluded.started_at,"
-                    " completed_at = excluded.completed_at, status = excluded.status,"
-                    " results = excluded.results",
-                    values,
-                )
-            except sqlite3.IntegrityError:
-                self._row(conn, rec.run_name)  # raises NotFound with suggestions
-                raise
+        taskrun_rows.upsert_taskrun(self._db, rec)
 
     def taskruns(self, run_name: str) -> list[TaskRunRecord]:
         """The run's task runs in start order (not yet started ones last), every retry as its own record."""
-        with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT * FROM taskruns WHERE run_name = ? ORDER BY started_at IS NULL, started_at, seq",
-                (run_name,),
-            ).fetchall()
-            if not rows:
-                self._row(conn, run_name)
-        return [taskrun_from_row(row) for row in rows]
+        return taskrun_rows.taskruns(self._db, run_name)
 
     def add_event(self, run_name: str, type: str, reason: str, message: str) -> None:
-        _check_choice(type, EVENT_TYPES, "event type")
-        with self._db.statement() as conn:
-            try:
-                lifecycle.add_event(
-                    conn, run_name, at=self._clock(), type=type, reason=reason, message=message
-                )
-            except sqlite3.IntegrityError:
-                self._row(conn, run_name)
-                raise
+        taskrun_rows.add_event(self._db, run_name, type, reason, message, clock=self._clock)
 
     def events(self, run_name: str) -> list[EventRecord]:
-        with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT * FROM events WHERE run_name = ? ORDER BY seq", (run_name,)
-            ).fetchall()
-            if not rows:
-                self._row(conn, run_name)
-        return [event_from_row(row) for row in rows]
+        return taskrun_rows.events(self._db, run_name)
 
     # -- cancellation -------------------------------------------------------------------------------------
 
@@ -313,9 +247,9 @@ class RunStore:
 
         Conflict if the run already ended. Asking again replaces the mode (e.g. a graceful stop, then a
         hard cancel)."""
-        _check_choice(mode, CANCEL_MODES, "cancel mode")
+        check_choice(mode, CANCEL_MODES, "cancel mode")
         with self._db.write() as conn:
-            row = self._row(conn, name)
+            row = run_row(conn, name, self._db_path)
             if row["state"] in FINISHED_STATES:
                 raise Conflict(
                     f"run {name!r} already ended ({lifecycle.outcome(row)}); there is nothing to cancel",
@@ -328,7 +262,7 @@ class RunStore:
         with self._db.read() as conn:
             row = conn.execute("SELECT cancel_requested FROM runs WHERE name = ?", (name,)).fetchone()
             if row is None:
-                self._row(conn, name)
+                run_row(conn, name, self._db_path)
         value: str | None = row["cancel_requested"]
         return value
 
@@ -351,46 +285,12 @@ class RunStore:
 
     def prune(self, *, keep: int) -> list[str]:
         """Delete all but the newest `keep` finished runs (rows and run directories). Active runs stay."""
-        if keep < 0:
-            raise InvalidInput(f"keep must be 0 or more, not {keep}")
-        with self._db.write() as conn:
-            names = [
-                row["name"]
-                for row in conn.execute(
-                    "SELECT name FROM runs WHERE state IN ('Succeeded', 'Failed', 'Cancelled')"
-                    " ORDER BY created_at DESC, seq DESC LIMIT -1 OFFSET ?",
-                    (keep,),
-                )
-            ]
-            conn.executemany("DELETE FROM runs WHERE name = ?", [(n,) for n in names])
-        for name in names:
-            shutil.rmtree(self._home / "runs" / name, ignore_errors=True)
-        return names
+        return housekeeping.prune(self._db, self._home, keep=keep)
 
     def recover_interrupted(self, *, is_alive: Callable[[int], bool] = pid_alive) -> list[str]:
         """Fail the runs whose engine process is gone (Pending/Running with a dead engine_pid, or Running with
         none), and their unfinished task runs, with reason EngineInterrupted. Returns their names."""
-        # Liveness is checked outside the write lock (it costs a system call or two per run); the write
-        # transaction then takes only the runs that did not move on meanwhile.
-        with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT name, state, engine_pid FROM runs WHERE state IN ('Pending', 'Running')"
-            ).fetchall()
-        gone = [(row["name"], row["engine_pid"]) for row in rows if lifecycle.engine_gone(row, is_alive)]
-        recovered = []
-        if gone:
-            with self._db.write() as conn:
-                for name, pid in gone:
-                    row = conn.execute(
-                        "SELECT * FROM runs WHERE name = ? AND engine_pid IS ?"
-                        " AND state IN ('Pending', 'Running')",
-                        (name, pid),
-                    ).fetchone()
-                    if row is not None:
-                        when = "it was marked failed at the next start"
-                        lifecycle.interrupt(conn, row, at=self._clock(), when=when)
-                        recovered.append(name)
-        return recovered
+        return housekeeping.recover_interrupted(self._db, self._clock, is_alive=is_alive)
 
     def admit_with(
         self,
@@ -404,57 +304,4 @@ class RunStore:
 
         In one write transaction: read the run and the other active runs with `key`, fail those whose engine
         is gone, ask `decide`, then carry the plan out (cancel requests, admitted flag, or refusal)."""
-        with self._db.write() as conn:
-            me = self._row(conn, name)
-            if me["state"] in FINISHED_STATES:
-                return AdmissionPlan("refused", f"run {name!r} already ended ({lifecycle.outcome(me)})")
-            if me["state"] == "Running" or me["admitted"]:
-                return AdmissionPlan("start", f"run {name!r} was already admitted")
-            if me["concurrency_key"] is None:
-                conn.execute("UPDATE runs SET concurrency_key = ? WHERE name = ?", (key, name))
-            elif me["concurrency_key"] != key:
-                raise InvalidInput(
-                    f"run {name!r} has concurrency key {me['concurrency_key']!r}, not {key!r}",
-                    hint="admit a run with the key it was created with",
-                )
-            rows = {}
-            for row in conn.execute(
-                "SELECT * FROM runs WHERE concurrency_key = ? AND name != ?"
-                " AND state IN ('Pending', 'Running')",
-                (key, name),
-            ).fetchall():
-                if row["engine_pid"] is not None and lifecycle.engine_gone(row, is_alive):
-                    when = f"it was marked failed when run {name!r} asked to start"
-                    lifecycle.interrupt(conn, row, at=self._clock(), when=when)
-                else:
-                    rows[row["name"]] = row
-            plan = decide(lifecycle.contender(me), [lifecycle.contender(row) for row in rows.values()])
-            for other in plan.cancel:
-                lifecycle.cancel(conn, rows[other], "Cancelled", at=self._clock())
-            if plan.decision == "start":
-                conn.execute("UPDATE runs SET admitted = 1 WHERE name = ?", (name,))
-            elif plan.decision == "refused":
-                lifecycle.finish(
-                    conn,
-                    me,
-                    at=self._clock(),
-                    state="Failed",
-                    reason=lifecycle.REFUSED,
-                    message=plan.reason,
-                    event="Warning",
-                )
-        return plan
-
-    # -- internals ----------------------------------------------------------------------------------------
-
-    def _row(self, conn: sqlite3.Connection, name: str) -> sqlite3.Row:
-        row: sqlite3.Row | None = conn.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            recent = [r["name"] for r in conn.execute("SELECT name FROM runs ORDER BY seq DESC LIMIT 500")]
-            raise NotFound(f"no run named {name!r} in {self._db_path}", hint=did_you_mean(name, recent))
-        return row
-
-
-def _check_choice(value: str, choices: frozenset[str], what: str) -> None:
-    if value not in choices:
-        raise InvalidInput(f"unknown {what} {value!r}", hint=f"use one of {', '.join(sorted(choices))}")
+        return housekeeping.admit_with(self._db, self._clock, name, key, decide, is_alive=is_alive)
