@@ -7,261 +7,103 @@ loader turns pydantic's errors into messages with file:line, field path and "did
 Fields that only mean something to a Kubernetes pod (securityContext, computeResources, podTemplate, ...) are
 accepted and kept as opaque JSON, so the same YAML stays valid for a real cluster; the engine records them and
 ignores them.
+
+The common parts (base model, metadata, params, results, workspaces) are model_base.py; steps, sidecars,
+refs and StepAction are model_steps.py; every name is importable from here.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
-
-API_VERSION: Final = "tekton.dev/v1"
-
-# A Kubernetes object we accept but give no local meaning to (securityContext, resources, podTemplate, ...).
-Opaque = dict[str, Any]
-ParamValue = str | list[str] | dict[str, str]
-ParamType = Literal["string", "array", "object"]
-
-
-class TektonModel(BaseModel):
-    """Base of every Tekton type: camelCase aliases, unknown fields rejected, immutable."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        strict=False,
-    )
-
-
-def _stringify_scalar(value: Any) -> Any:
-    """YAML turns `value: 3` or `value: true` into numbers/booleans; Tekton reads them as strings."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, list):
-        return [_stringify_scalar(v) if isinstance(v, bool | int | float) else v for v in value]
-    if isinstance(value, dict):
-        return {k: _stringify_scalar(v) if isinstance(v, bool | int | float) else v for k, v in value.items()}
-    return value
-
-
-class ObjectMeta(TektonModel):
-    name: str | None = None
-    generate_name: str | None = None
-    namespace: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    uid: str | None = None
-    resource_version: str | None = None
-    generation: int | None = None
-    creation_timestamp: str | None = None
-    owner_references: list[Opaque] | None = None
-    finalizers: list[str] | None = None
-
-
-# --- params -----------------------------------------------------------------------------------------------
-
-
-class PropertySpec(TektonModel):
-    type: Literal["string"] = "string"
-
-
-class ParamSpec(TektonModel):
-    name: str
-    type: ParamType | None = None
-    description: str | None = None
-    default: ParamValue | None = None
-    properties: dict[str, PropertySpec] | None = None
-    enum: list[str] | None = None
-
-    _coerce_default = field_validator("default", mode="before")(_stringify_scalar)
-
-    @property
-    def effective_type(self) -> ParamType:
-        """Tekton infers the type from the default (or properties) when `type` is omitted."""
-        if self.type is not None:
-            return self.type
-        if isinstance(self.default, list):
-            return "array"
-        if isinstance(self.default, dict) or self.properties:
-            return "object"
-        return "string"
-
-
-class Param(TektonModel):
-    name: str
-    value: ParamValue
-
-    _coerce_value = field_validator("value", mode="before")(_stringify_scalar)
-
-
-# --- results ----------------------------------------------------------------------------------------------
-
-
-class TaskResult(TektonModel):
-    name: str
-    type: ParamType | None = None
-    description: str | None = None
-    properties: dict[str, PropertySpec] | None = None
-    value: ParamValue | None = None  # StepAction-produced results only
-
-    @property
-    def effective_type(self) -> ParamType:
-        if self.type is not None:
-            return self.type
-        return "object" if self.properties else "string"
-
-
-class PipelineResult(TektonModel):
-    name: str
-    type: ParamType | None = None
-    description: str | None = None
-    value: ParamValue
-
-
-# --- workspaces -------------------------------------------------------------------------------------------
-
-
-class WorkspaceDeclaration(TektonModel):
-    name: str
-    description: str | None = None
-    mount_path: str | None = None
-    read_only: bool = False
-    optional: bool = False
-
-
-class WorkspaceUsage(TektonModel):
-    name: str
-    mount_path: str | None = None
-
-
-class PipelineWorkspaceDeclaration(TektonModel):
-    name: str
-    description: str | None = None
-    optional: bool = False
-
-
-class WorkspacePipelineTaskBinding(TektonModel):
-    name: str
-    workspace: str | None = None
-    sub_path: str | None = None
-
-
-class PersistentVolumeClaimSource(TektonModel):
-    claim_name: str
-    read_only: bool = False
-
-
-class WorkspaceBinding(TektonModel):
-    """How a run binds a workspace. Locally every kind of volume becomes a directory owned by the run."""
-
-    name: str
-    sub_path: str | None = None
-    empty_dir: Opaque | None = None
-    persistent_volume_claim: PersistentVolumeClaimSource | None = None
-    volume_claim_template: Opaque | None = None
-    config_map: Opaque | None = None
-    secret: Opaque | None = None
-    projected: Opaque | None = None
-    csi: Opaque | None = None
-
-
-# --- steps ------------------------------------------------------------------------------------------------
-
-
-class EnvVar(TektonModel):
-    name: str
-    value: str | None = None
-    value_from: Opaque | None = None
-
-    _coerce_value = field_validator("value", mode="before")(_stringify_scalar)
-
-
-class StdioConfig(TektonModel):
-    path: str
-
-
-class WhenExpression(TektonModel):
-    input: str | None = None
-    operator: Literal["in", "notin"] | None = None
-    values: list[str] | None = None
-    cel: str | None = None
-
-    _coerce_values = field_validator("values", mode="before")(_stringify_scalar)
-
-
-class Ref(TektonModel):
-    name: str | None = None
-    resolver: str | None = None
-    params: list[Param] = Field(default_factory=list)
-
-
-class TaskRef(Ref):
-    kind: str | None = None
-    api_version: str | None = None
-
-
-class PipelineRef(Ref):
-    api_version: str | None = None
-
-
-class _ContainerFields(TektonModel):
-    """Container fields shared by Step, StepTemplate and Sidecar."""
-
-    image: str | None = None
-    command: list[str] | None = None
-    args: list[str] | None = None
-    working_dir: str | None = None
-    env: list[EnvVar] | None = None
-    env_from: list[Opaque] | None = None
-    compute_resources: Opaque | None = None
-    volume_mounts: list[Opaque] | None = None
-    volume_devices: list[Opaque] | None = None
-    image_pull_policy: str | None = None
-    security_context: Opaque | None = None
-
-    _coerce_args = field_validator("args", "command", mode="before")(_stringify_scalar)
-
-
-class StepTemplate(_ContainerFields):
-    pass
-
-
-class Step(_ContainerFields):
-    name: str | None = None
-    display_name: str | None = None
-    script: str | None = None
-    timeout: str | None = None
-    # A string, not a Literal: Tekton allows `$(params.x)` here and checks the value after substitution.
-    on_error: str | None = None
-    stdout_config: StdioConfig | None = None
-    stderr_config: StdioConfig | None = None
-    workspaces: list[WorkspaceUsage] | None = None
-    results: list[TaskResult] | None = None
-    params: list[Param] | None = None
-    ref: Ref | None = None
-    when: list[WhenExpression] | None = None
-
-
-class Sidecar(_ContainerFields):
-    name: str | None = None
-    script: str | None = None
-    workspaces: list[WorkspaceUsage] | None = None
-    restart_policy: str | None = None
-    ports: list[Opaque] | None = None
-    lifecycle: Opaque | None = None
-    liveness_probe: Opaque | None = None
-    readiness_probe: Opaque | None = None
-    startup_probe: Opaque | None = None
-    stdin: bool | None = None
-    stdin_once: bool | None = None
-    tty: bool | None = None
-    termination_message_path: str | None = None
-    termination_message_policy: str | None = None
+from typing import Literal
+
+from pydantic import Field
+
+from retrain.tekton.model_base import (
+    API_VERSION,
+    ObjectMeta,
+    Opaque,
+    Param,
+    ParamSpec,
+    ParamType,
+    ParamValue,
+    PersistentVolumeClaimSource,
+    PipelineResult,
+    PipelineWorkspaceDeclaration,
+    PropertySpec,
+    TaskResult,
+    TektonModel,
+    WorkspaceBinding,
+    WorkspaceDeclaration,
+    WorkspacePipelineTaskBinding,
+    WorkspaceUsage,
+)
+from retrain.tekton.model_steps import (
+    STEP_ACTION_API_VERSIONS,
+    EnvVar,
+    PipelineRef,
+    Ref,
+    Sidecar,
+    StdioConfig,
+    Step,
+    StepAction,
+    StepActionSpec,
+    StepTemplate,
+    TaskRef,
+    WhenExpression,
+)
+
+__all__ = [
+    "API_VERSION",
+    "API_VERSIONS",
+    "KINDS",
+    "STEP_ACTION_API_VERSIONS",
+    "EmbeddedTask",
+    "EnvVar",
+    "IncludeParams",
+    "Matrix",
+    "ObjectMeta",
+    "Opaque",
+    "Param",
+    "ParamSpec",
+    "ParamType",
+    "ParamValue",
+    "PersistentVolumeClaimSource",
+    "Pipeline",
+    "PipelineRef",
+    "PipelineResult",
+    "PipelineRun",
+    "PipelineRunSpec",
+    "PipelineRunSpecStatus",
+    "PipelineSpec",
+    "PipelineTask",
+    "PipelineTaskRunSpec",
+    "PipelineTaskRunTemplate",
+    "PipelineWorkspaceDeclaration",
+    "PropertySpec",
+    "Ref",
+    "Sidecar",
+    "StdioConfig",
+    "Step",
+    "StepAction",
+    "StepActionSpec",
+    "StepSpec",
+    "StepTemplate",
+    "Task",
+    "TaskRef",
+    "TaskResult",
+    "TaskRun",
+    "TaskRunDebug",
+    "TaskRunSpec",
+    "TaskSpec",
+    "TektonModel",
+    "TektonObject",
+    "TimeoutFields",
+    "WhenExpression",
+    "WorkspaceBinding",
+    "WorkspaceDeclaration",
+    "WorkspacePipelineTaskBinding",
+    "WorkspaceUsage",
+]
 
 
 # --- Task -------------------------------------------------------------------------------------------------
@@ -425,36 +267,6 @@ class TaskRun(TektonModel):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: TaskRunSpec
     status: Opaque | None = None
-
-
-# --- StepAction (tekton.dev/v1beta1, also served as v1alpha1; there is no v1) ------------------------------
-
-STEP_ACTION_API_VERSIONS: Final = ("tekton.dev/v1beta1", "tekton.dev/v1alpha1")
-
-
-class StepActionSpec(TektonModel):
-    """What a step `ref:` brings into the step (Tekton's StepActionSpec)."""
-
-    description: str | None = None
-    image: str | None = None
-    command: list[str] | None = None
-    args: list[str] | None = None
-    env: list[EnvVar] | None = None
-    script: str | None = None
-    working_dir: str | None = None
-    params: list[ParamSpec] = Field(default_factory=list)
-    results: list[TaskResult] = Field(default_factory=list)
-    security_context: Opaque | None = None
-    volume_mounts: list[Opaque] | None = None
-
-    _coerce_args = field_validator("args", "command", mode="before")(_stringify_scalar)
-
-
-class StepAction(TektonModel):
-    api_version: Literal["tekton.dev/v1beta1", "tekton.dev/v1alpha1"] = "tekton.dev/v1beta1"
-    kind: Literal["StepAction"] = "StepAction"
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
-    spec: StepActionSpec
 
 
 TektonObject = Task | Pipeline | TaskRun | PipelineRun | StepAction
