@@ -181,3 +181,22 @@ def test_substitute_model_recurses_into_opaque_json() -> None:
         name="s", script="x", security_context={"runAsUser": "$(params.x)", "list": [{"k": "$(params.x)"}]}
     )
     assert substitute_model(step, R).security_context == {"runAsUser": "X", "list": [{"k": "X"}]}
+
+
+def test_without_drops_the_declared_names_and_what_is_under_them_but_not_longer_names() -> None:
+    r = Replacements(
+        strings={
+            "params.a": "1",
+            "params.a.key": "k",
+            "params.a[0]": "i",
+            "workspaces.w.path": "/w",
+            "params.ab": "2",
+        },
+        arrays={"params.list": ["x"], "tasks.t.results.r": ["y"]},
+        objects={"params.o": {"k": "v"}},
+    )
+    kept = r.without(("params.a", "workspaces.", "tasks."))
+    assert kept == Replacements(
+        strings={"params.ab": "2"}, arrays={"params.list": ["x"]}, objects={"params.o": {"k": "v"}}
+    )
+    assert r.strings["params.a"] == "1"  # the original is untouched

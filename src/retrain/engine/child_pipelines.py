@@ -32,7 +32,7 @@ from retrain.runs.status import ChildReference
 from retrain.tekton.dag import build_dag
 from retrain.tekton.durations import parse_duration
 from retrain.tekton.model import PipelineSpec, PipelineTask
-from retrain.tekton.substitution import Replacements, substitute_model
+from retrain.tekton.substitution import substitute_model
 
 if TYPE_CHECKING:
     from retrain.engine.pipelinerun import PipelineRunner
@@ -81,17 +81,6 @@ def check_children(spec: PipelineSpec, req: PipelineRunRequest, seen: tuple[str,
         check_children(child, req, (*seen, name) if name else seen)
 
 
-def _without(r: Replacements, prefixes: tuple[str, ...]) -> Replacements:
-    def keep(key: str) -> bool:
-        return not key.startswith(prefixes)
-
-    return Replacements(
-        strings={k: v for k, v in r.strings.items() if keep(k)},
-        arrays={k: v for k, v in r.arrays.items() if keep(k)},
-        objects={k: v for k, v in r.objects.items() if keep(k)},
-    )
-
-
 def _child_request(runner: PipelineRunner, task: PipelineTask, name: str) -> PipelineRunRequest:
     from dataclasses import replace
 
@@ -103,7 +92,7 @@ def _child_request(runner: PipelineRunner, task: PipelineTask, name: str) -> Pip
     spec, pipeline_name = child_spec(task, parent)
     if task.pipeline_spec is not None:  # the parent's substitution reaches into an inline pipelineSpec
         declared = tuple(f"params.{p.name}" for p in spec.params)
-        inner = _without(replacements, (*declared, "workspaces.", "context.", "tasks."))
+        inner = replacements.without((*declared, "workspaces.", "context.", "tasks."))
         spec = substitute_model(spec, inner)
     owner = f'Pipeline "{pipeline_name or name}"'
     params = resolve_params(spec.params, list(outer.params), owner=owner, propagate_undeclared=True)

@@ -21,17 +21,6 @@ if TYPE_CHECKING:
     from retrain.engine.pipelinerun import PipelineRunner
 
 
-def _without_keys(r: Replacements, prefixes: tuple[str, ...]) -> Replacements:
-    def keep(key: str) -> bool:
-        return not key.startswith(prefixes)
-
-    return Replacements(
-        strings={k: v for k, v in r.strings.items() if keep(k)},
-        arrays={k: v for k, v in r.arrays.items() if keep(k)},
-        objects={k: v for k, v in r.objects.items() if keep(k)},
-    )
-
-
 def taskrun_requests(runner: PipelineRunner, task: PipelineTask, is_finally: bool) -> list[TaskRunRequest]:
     # Tekton's ApplyPipelineTaskContexts: the task's own retries, for its params, matrix and displayName
     retries = Replacements(strings={"context.pipelineTask.retries": str(task.retries)})
@@ -39,7 +28,7 @@ def taskrun_requests(runner: PipelineRunner, task: PipelineTask, is_finally: boo
     outer = substitute_model(task.model_copy(update={"task_spec": None}), replacements)
     if task.task_spec is not None:
         declared = tuple(f"params.{p.name}" for p in task.task_spec.params)
-        inner = _without_keys(replacements, (*declared, "workspaces."))
+        inner = replacements.without((*declared, "workspaces."))
         embedded = substitute_model(task.task_spec, inner)
         spec = TaskSpec.model_validate(
             embedded.model_dump(

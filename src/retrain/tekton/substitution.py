@@ -58,6 +58,22 @@ class Replacements:
             objects={**self.objects, **other.objects},
         )
 
+    def without(self, names: tuple[str, ...]) -> Replacements:
+        """A new set without the references under any of `names` (what an inline spec declares itself):
+        `params.a` drops `params.a`, `params.a.key` and `params.a[0]` but not `params.ab`; a name ending
+        in "." (`workspaces.`) drops everything under it."""
+
+        def dropped(key: str) -> bool:
+            return any(
+                key == n or (key.startswith(n) and (n.endswith(".") or key[len(n)] in ".[")) for n in names
+            )
+
+        return Replacements(
+            strings={k: v for k, v in self.strings.items() if not dropped(k)},
+            arrays={k: v for k, v in self.arrays.items() if not dropped(k)},
+            objects={k: v for k, v in self.objects.items() if not dropped(k)},
+        )
+
     def lookup_string(self, key: str) -> str | None:
         """The string value of a dotted key, using array indexes and object keys as fallbacks."""
         if key in self.strings:
