@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from retrain.app.debug import paused_steps
 from retrain.app.failures import Failure, failure_of, last_tries
 from retrain.app.run_tasks import TaskView, seconds_between, task_views, text_of
 from retrain.app.trigger import SUMMARY_EVENT
@@ -162,6 +163,7 @@ class RunDescription:
     failure: Failure | None
     rerun_of: str | None  # the run this one re-ran, when it is a re-run
     outcome: str | None = None  # a training run's read-back summary (which version serves), when recorded
+    paused: tuple[str, ...] = ()  # steps waiting at a debug breakpoint, and how to resume them
 
 
 def describe_run(store: RunStore, run: str, *, lines: int = 15) -> RunDescription:
@@ -200,6 +202,9 @@ def describe_record(
         outcome=next(
             (e.message for e in reversed(store.events(record.name)) if e.reason == SUMMARY_EVENT), None
         ),
+        paused=tuple(p.message for p in paused_steps(store, record.name))
+        if record.state == "Running"
+        else (),
     )
 
 

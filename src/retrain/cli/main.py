@@ -43,6 +43,7 @@ def _register() -> None:
         notify,
         run,
         runs,
+        runs_debug,
         schedules,
         serve,
         train,
@@ -50,6 +51,7 @@ def _register() -> None:
     )
 
     run.register(app)
+    runs.app.command("debug", no_args_is_help=True)(runs_debug.debug_command)  # debug breakpoints
     app.add_typer(runs.app, name="runs", help="List, show, follow, cancel, re-run and prune runs.")
     train.register(app)
     app.add_typer(

@@ -173,6 +173,7 @@ def describe_text(d: RunDescription) -> str:
         fields.append(("Re-run of", d.rerun_of))
     if d.outcome:
         fields.append(("Outcome", d.outcome))
+    fields += [("Paused", message) for message in d.paused]  # debug breakpoints (retrain runs debug)
     out += [f"{k + ':':<11}{v}" for k, v in fields]
     if d.params:
         out += ["", "Params", *_columns([(k, v) for k, v in d.params])]

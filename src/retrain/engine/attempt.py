@@ -6,9 +6,11 @@ the tries is taskrun.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from retrain.engine import reasons, security_context, step_hooks
+from retrain.engine.breakpoints import DebugDir
 from retrain.engine.mounts import attempt_dir, write_mounts
 from retrain.engine.params import fill_params, param_replacements
 from retrain.engine.pod import CONFIG_ERROR, start_pod
@@ -49,6 +51,11 @@ class Attempt:
             self.workspace_targets[name] = target
             if ws.host is not None:
                 self.mounts.append(Mount(ws.host, target, read_only=ws.read_only))
+        self.debug = DebugDir(self.root, self.dirs["/tekton/run"]) if req.breakpoints else None
+        if self.debug is not None:  # /tekton/debug: Tekton's debug scripts (breakpoints.py)
+            self.mounts.append(self.debug.mount())
+            self.debug.write_scripts(len(req.spec.steps), self.visible)
+        self.on_pause: Callable[[str | None], None] = lambda message: None  # taskrun.py: Running's message
         write_mounts(self.root, self.mounts)  # so that reports can show host paths for this try's paths
         self.sidecar_states: tuple[SidecarState, ...] = ()
 

@@ -89,7 +89,10 @@ def refuse_gated(found: list[tuple[str, str]], *, kind: str) -> None:
 def check_gates(request: PipelineRunRequest | TaskRunRequest, flags: FeatureFlags) -> None:
     """Refuse a prepared run that uses a gated feature its flags do not enable (Engine.submit calls this)."""
     if isinstance(request, TaskRunRequest):
-        refuse_gated(task_gate_problems(request.spec, flags, "spec.taskSpec."), kind="TaskRun")
+        found = task_gate_problems(request.spec, flags, "spec.taskSpec.")
+        if request.breakpoints is not None and (problem := api_fields_problem(flags, "debug", "alpha")):
+            found.insert(0, ("spec.debug", problem))  # Tekton gates the whole debug field at alpha
+        refuse_gated(found, kind="TaskRun")
         return
     found = pipeline_gate_problems(request.spec, flags, "spec.")
     if not found:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from retrain.engine import reasons
 from retrain.engine.backoff import backoff_for
+from retrain.engine.breakpoints import breakpoints_of
 from retrain.engine.params import check_array_indexing, resolve_params
 from retrain.engine.pipelinerun_types import PipelineRunRequest, PipelineTimeouts
 from retrain.engine.pod import pipeline_pod_specs, pod_spec
@@ -277,6 +278,7 @@ def prepare_taskrun(
         backoff=backoff_for(name, run.metadata.annotations),
         step_actions=catalog.step_actions,
         pod=pod_spec(catalog.objects, run.spec.service_account_name, run.spec.pod_template),
+        breakpoints=breakpoints_of(run.spec.debug.breakpoints if run.spec.debug else None),
     )
 
 

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 from retrain.engine import artifacts, reasons, step_hooks
 from retrain.engine.applets import with_applets
+from retrain.engine.breakpoints import run_with_breakpoints
 from retrain.engine.images import entrypoint_argv, known_images
-from retrain.engine.process import StepLaunch, run_step
+from retrain.engine.process import StepLaunch
 from retrain.engine.scripts import materialize_script
 from retrain.engine.step_template import step_names
 from retrain.engine.taskrun_types import Phase
@@ -72,9 +73,11 @@ async def run_one_step(
         timeout_s=limit,
         run_as=attempt.run_as[index],
     )
-    result = await run_step(
+    result = await run_with_breakpoints(  # plain run_step unless the TaskRun has debug breakpoints
+        attempt,
+        index,
         launch,
-        attempt.env.sandbox,
+        deadline,
         cancel=attempt.cancel.event,
         on_line=(lambda line: on_line(attempt.req.name, name, line)) if on_line else None,
         clock=attempt.env.clock.now,

@@ -8,9 +8,11 @@ Tekton-shaped TaskRun status; persisting it is the caller's business (`on_status
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from retrain.engine import artifacts, reasons, step_hooks
 from retrain.engine.attempt import Attempt
@@ -47,6 +49,8 @@ async def execute_taskrun(
             attempt_req = replace(req, timeout=timedelta(seconds=max(0.0, deadline - clock.monotonic())))
         limits = [d for d in (own_deadline, deadline) if d is not None]
         attempt = Attempt(attempt_req, env, retry, cancel)
+        if req.breakpoints is not None:  # a paused step says so in the Running condition (breakpoints.py)
+            attempt.on_pause = _pause_status(req, env, spec_doc, started, tuple(tries))
         phase, reason, message, steps = await attempt.run(min(limits) if limits else None)
         results, result_error = collect_results(attempt)
         if phase == "succeeded" and result_error is not None:
@@ -105,6 +109,25 @@ async def _sleep_unless_cancelled(clock: Clock, seconds: float, cancel: CancelSi
     for task in pending:
         task.cancel()
     del done
+
+
+def _pause_status(
+    req: TaskRunRequest,
+    env: ExecEnv,
+    spec_doc: dict[str, Any],
+    started: datetime,
+    tries: tuple[TaskRunStatus, ...],
+) -> Callable[[str | None], None]:
+    """The Running status a paused step records: its message says how to resume (None: as before)."""
+
+    def note(message: str | None) -> None:
+        text = message or "Not all Steps in the Task have finished executing"
+        cond = Condition("Unknown", reasons.TR_RUNNING, text, env.clock.now())
+        env.on_status(
+            req.name, TaskRunStatus(f"{req.name}-pod", spec_doc, cond, started, retries=tries).render()
+        )
+
+    return note
 
 
 def taskrun_dir(run_dir: Path, name: str) -> Path:

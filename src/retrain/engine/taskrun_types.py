@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from retrain.engine import reasons
 from retrain.engine.backoff import NO_BACKOFF, Backoff
+from retrain.engine.breakpoints import Breakpoints
 from retrain.engine.clock import Clock
 from retrain.engine.feature_flags import DEFAULT_FLAGS, FeatureFlags
 from retrain.engine.pod import NO_POD, PodSpec
@@ -49,6 +50,7 @@ class TaskRunRequest:
     ignore_failure: bool = False  # the pipeline task has `onError: continue`: a failure is FailureIgnored
     pod: PodSpec = NO_POD  # Kubernetes objects, ServiceAccount, podTemplate volumes (pod.py)
     step_actions: Mapping[str, StepActionSpec] = field(default_factory=dict)  # what step refs name
+    breakpoints: Breakpoints | None = None  # spec.debug.breakpoints (breakpoints.py)
 
 
 @dataclass(frozen=True)

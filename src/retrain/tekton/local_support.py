@@ -50,7 +50,6 @@ __all__ = [
     "unsupported_in_task",
 ]
 
-_NOT_YET = "the local engine does not implement it yet"
 _NO_CLUSTER = "it needs a Kubernetes cluster, which this machine does not have"
 
 
@@ -182,8 +181,7 @@ def unsupported_in_object(obj: TektonObject) -> list[Unsupported]:
     if isinstance(obj, TaskRun):
         if obj.spec.task_spec is not None:
             found += unsupported_in_task(obj.spec.task_spec, ("spec", "taskSpec"))
-        if obj.spec.debug is not None:
-            found.append(Unsupported(("spec", "debug"), "debug breakpoints", _NOT_YET))
+        # spec.debug (breakpoints) is honoured: engine/breakpoints.py
         if obj.spec.task_ref is not None and obj.spec.task_ref.resolver:
             found += [
                 Unsupported(*p) for p in resolver_problems(("spec", "taskRef"), obj.spec.task_ref, "a Task")
