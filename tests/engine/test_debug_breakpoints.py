@@ -89,6 +89,8 @@ def test_on_failure_pauses_until_continue_then_later_steps_run(tmp_path: Path) -
     path, home = _run_paused(tmp_path, ON_FAILURE.format(timeout="10m"))
     with cli_popen("run", "-q", "-o", "json", *ALPHA, "-f", path, "--home", home) as proc:
         wait_for(lambda: _paused(home), timeout=60, what="the failed step to pause")
+        [paused] = home.glob("runs/dbg/taskruns/dbg/attempt-0/debug/paused.json")
+        assert paused.stat().st_mode & 0o777 == 0o600  # it holds the step's environment
         shown = cli("runs", "show", "dbg", "--home", home)
         assert "Status:    Running" in shown.stdout
         assert 'step "fails" is paused at its onFailure breakpoint' in shown.stdout

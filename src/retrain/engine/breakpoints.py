@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -157,7 +159,7 @@ class DebugDir:
         step_run.mkdir(parents=True, exist_ok=True)
         marker = self.info / str(index)
         marker.touch()
-        (self.root / PAUSED_FILE).write_text(json.dumps({"kind": kind, "index": index, **where}, indent=1))
+        _write_private(self.root / PAUSED_FILE, json.dumps({"kind": kind, "index": index, **where}, indent=1))
         script = "debug-continue" if kind == "onFailure" else "debug-beforestep-continue"
         logger.warning(
             "TaskRun %s: step %s is paused at its %s breakpoint; resume it with `retrain runs debug %s "
@@ -248,3 +250,16 @@ async def run_with_breakpoints(
     if code is None:
         return replace(result, reason="Cancelled" if cancel.is_set() else "TimeoutExceeded")
     return replace(result, exit_code=code, reason="Error" if code else "Completed", finished_at=clock.now())
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Atomically, readable by the owner only (0600, from mkstemp): paused.json holds the step's environment,
+    which may carry values from Secrets."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
