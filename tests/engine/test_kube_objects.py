@@ -515,3 +515,34 @@ spec:
         "steps[0].volumeMounts[0].mountPath: mountPath '/etc/no-such-app' is inside /etc"
         in ran.result.message
     )
+
+
+def test_without_credentials_each_step_gets_its_own_empty_writable_creds_dir(
+    home: Path, sandbox: Sandbox
+) -> None:
+    # Tekton mounts a fresh in-memory emptyDir at /tekton/creds in every step (tekton-creds-init-home-<i>)
+    _needs_bwrap(sandbox)
+    ran = run_with_objects(
+        home,
+        sandbox,
+        """\
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: no-creds}
+spec:
+  taskSpec:
+    steps:
+      - name: first
+        image: busybox
+        script: |
+          [ -d $(credentials.path) ] && [ -z "$(ls -A $(credentials.path))" ]
+          echo mine > $(credentials.path)/note
+      - name: second
+        image: busybox
+        script: |
+          [ ! -e $(credentials.path)/note ] && echo "creds=$(credentials.path) fresh"
+""",
+    )
+    assert ran.result.succeeded, _out(ran)
+    assert "creds=/tekton/creds fresh" in _out(ran)
+    assert not list(home.glob("runs/no-creds/taskruns/no-creds/attempt-0/creds"))  # nothing made on the host

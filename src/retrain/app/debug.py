@@ -62,7 +62,13 @@ def paused_steps(store: RunStore, run: str) -> list[Pause]:
         except (OSError, ValueError):  # the pause ended while we looked
             continue
         mounts = tuple(
-            Mount(Path(m["host"]), m["target"], read_only=bool(m.get("readOnly"))) for m in doc["mounts"]
+            Mount(
+                Path(m["host"]),
+                m["target"],
+                read_only=bool(m.get("readOnly")),
+                fresh_when_absent=bool(m.get("freshWhenAbsent")),
+            )
+            for m in doc["mounts"]
         )
         found.append(
             Pause(

@@ -38,11 +38,15 @@ class Attempt:
             "/tekton/scripts": self.root / "scripts",
             "/tekton/steps": self.root / "steps",
             "/tekton/run": self.root / "run",
-            "/tekton/creds": self.root / "creds",  # creds-init's CredsDir, always there as in a pod
+            "/tekton/creds": self.root / "creds",  # creds-init's CredsDir, in every container as in a pod
         }
-        for d in self.dirs.values():
-            d.mkdir(parents=True, exist_ok=True)
-        self.mounts: list[Mount] = [Mount(host, target) for target, host in self.dirs.items()]
+        for target, d in self.dirs.items():
+            if target != "/tekton/creds":  # written (and so made) only when there are credentials
+                d.mkdir(parents=True, exist_ok=True)
+        self.mounts: list[Mount] = [
+            Mount(host, target, fresh_when_absent=target == "/tekton/creds")
+            for target, host in self.dirs.items()
+        ]
         decls = {d.name: d for d in req.spec.workspaces}
         self.workspace_targets: dict[str, str] = {}
         for name, ws in req.workspaces.items():

@@ -222,7 +222,8 @@ async def run_with_breakpoints(
     where: dict[str, Any] = {
         "run": run, "taskrun": attempt.req.name, "task": task, "step": launch.name,
         "env": dict(launch.env), "workingDir": launch.working_dir, "mounts": [
-            {"host": str(m.host.absolute()), "target": m.target, "readOnly": m.read_only}
+            {"host": str(m.host.absolute()), "target": m.target, "readOnly": m.read_only,
+             "freshWhenAbsent": m.fresh_when_absent}
             for m in launch.mounts
         ],
     }  # fmt: skip

@@ -52,6 +52,8 @@ class HostSandbox:
         for mount in mounts:
             if mount.links and not mount.host.is_dir():
                 make_links(mount)
+            if mount.fresh_when_absent:
+                mount.host.mkdir(parents=True, exist_ok=True)  # shared by the steps here: a limitation
         check_mounts(mounts)
         cwd = self._host_dir(working_dir, mounts)
         host_env = os.environ if self._host_env is None else self._host_env

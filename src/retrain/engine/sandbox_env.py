@@ -35,6 +35,10 @@ class Mount:
     """A directory of symlinks `<target>/<name> -> link_to`, made once in `host` (once per run store) by
     the first step that needs it, then bound read-only (bwrap) or put on PATH (host mode)."""
     link_to: str = ""
+    fresh_when_absent: bool = False
+    """While `host` does not exist, each container gets its own new empty directory here (bwrap: in the
+    sandbox's tmpfs; host mode: `host` is created). /tekton/creds is one: Tekton gives every step its own
+    in-memory emptyDir there (tekton-creds-init-home-<i>); `host` is bound once credentials are written."""
 
 
 class Sandbox(Protocol):
@@ -107,7 +111,7 @@ def check_mounts(mounts: Sequence[Mount]) -> None:
     for mount in mounts:
         if not mount.target.startswith("/"):
             raise InvalidInput(f"mount target {mount.target!r} is not an absolute path")
-        if not mount.links and not mount.host.exists():
+        if not mount.links and not mount.fresh_when_absent and not mount.host.exists():
             raise NotFound(
                 f"the host path {mount.host} to show the step at {mount.target} does not exist",
                 hint="create the run's directories before starting its steps",
