@@ -240,6 +240,14 @@ BAD_INPUTS = {
         "    name: nothere\n",
         ["bad.yaml:6: spec.taskRef: CouldntGetTask", 'Task "nothere" not found'],
     ),
+    "field-of-the-named-pipeline": (
+        "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: outer}\nspec:\n  tasks:\n"
+        "    - name: child\n      pipelineSpec:\n"
+        "        tasks: [{name: t, taskSpec: {steps: [{image: busybox, script: echo}]}}]\n---\n"
+        "apiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata:\n  name: bad-run\nspec:\n"
+        "  pipelineRef: {name: outer}\n",
+        ["bad.yaml:7: spec.tasks[0].pipelineSpec", 'requires "enable-api-fields"'],
+    ),
     "missing-configmap": (
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-config}\ndata: {greeting: hello}\n---\n"
         "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata:\n  name: bad-run\nspec:\n  workspaces:\n"

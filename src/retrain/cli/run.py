@@ -139,20 +139,20 @@ def run_command(
         sources = {id(d.obj): d for d in loaded.documents}
         docs = [sources.get(id(r)) for r in runs]  # before _with_flags copies the runs
         runs = _with_flags(runs, feature_flags, feature_flag)
-        submissions = [_submit(engine, r, host_dirs, doc) for r, doc in zip(runs, docs, strict=True)]
+        submissions = [_submit(engine, r, host_dirs, doc, loaded) for r, doc in zip(runs, docs, strict=True)]
         if output == "text":
             raise typer.Exit(execute_and_report(engine, submissions))
         raise typer.Exit(_report_json(engine, submissions))
 
 
-# Rejections about the ref itself, which prepare raises without a field (it resolves refs, not documents).
-_REF_FIELDS = {"CouldntGetTask": "spec.taskRef", "CouldntGetPipeline": "spec.pipelineRef"}
-
-
-def _submit(engine: Engine, run: Any, host_dirs: dict[str, Path], doc: Document | None) -> Submission:
-    """Submit one run; a rejection at creation names the file and line of the run it is about."""
+def _submit(
+    engine: Engine, run: Any, host_dirs: dict[str, Path], doc: Document | None, loaded: LoadResult
+) -> Submission:
+    """Submit one run; a rejection at creation names the file and line of the field it is about: in the run,
+    or in the Pipeline/Task the run names (a field path is relative to the document holding it)."""
     from retrain.engine.reasons import RunRejected
     from retrain.errors import InvalidInput, Location
+    from retrain.tekton.problems import parse_field_path
 
     try:
         return engine.submit(run, host_dirs=host_dirs)
@@ -161,16 +161,30 @@ def _submit(engine: Engine, run: Any, host_dirs: dict[str, Path], doc: Document 
             raise
         if exc.location is not None and exc.location.file:
             raise
-        reason = exc.reason if isinstance(exc, RunRejected) else None
         field = exc.location.field if exc.location else None
-        field = field or _REF_FIELDS.get(reason or "")
-        if field and field.startswith(("spec.", "metadata.")):
-            location = doc.source.location(field)
-        else:  # about something the run refers to (a Task, a Pipeline): point at the run
+        path = parse_field_path(field) if field and field.startswith(("spec.", "metadata.")) else None
+        holder = next(
+            (d for d in _documents_of(run, doc, loaded) if path and path in d.source.positions), None
+        )
+        if field and holder is not None:
+            location = holder.source.location(field)
+        else:  # not a field of these documents (or none named): point at the run itself
             location = Location(doc.file, doc.line, field)
         if isinstance(exc, RunRejected):
             raise RunRejected(exc.reason, exc.detail, location=location, hint=exc.hint) from exc
         raise InvalidInput(exc.message, location=location, hint=exc.hint) from exc
+
+
+def _documents_of(run: Any, doc: Document, loaded: LoadResult) -> list[Document]:
+    """The run's own document, then the loaded Pipeline or Task it refers to by name."""
+    ref = getattr(run.spec, "pipeline_ref", None) or getattr(run.spec, "task_ref", None)
+    kind = "Pipeline" if getattr(run.spec, "pipeline_ref", None) else "Task"
+    named = [
+        d
+        for d in loaded.documents
+        if ref is not None and ref.name and d.obj.kind == kind and d.obj.metadata.name == ref.name
+    ]
+    return [doc, *named]
 
 
 def _with_flags(runs: list[Any], file: Path | None, pairs: list[str]) -> list[Any]:

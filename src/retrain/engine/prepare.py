@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -110,6 +111,17 @@ class Catalog:
         return pipeline
 
 
+@contextmanager
+def _at(field_path: str) -> Iterator[None]:
+    """A ref the catalog cannot give is refused at the run's field naming it (the CLI adds file:line)."""
+    try:
+        yield
+    except RunRejected as exc:
+        if exc.location is not None:
+            raise
+        raise RunRejected(exc.reason, exc.detail, location=Location(field=field_path), hint=exc.hint) from exc
+
+
 def _did_you_mean(name: str | None, known: Mapping[str, object]) -> str:
     close = difflib.get_close_matches(name or "", list(known), n=1)
     if close:
@@ -162,8 +174,10 @@ def prepare_pipelinerun(
             raise RunRejected(
                 reasons.PR_COULDNT_GET_PIPELINE,
                 f'remote resolution ("{run.spec.pipeline_ref.resolver}" resolver) is not available locally',
+                location=Location(field="spec.pipelineRef"),
             )
-        pipeline = found if isinstance(found, Pipeline) else catalog.pipeline(ref.name)
+        with _at("spec.pipelineRef"):
+            pipeline = found if isinstance(found, Pipeline) else catalog.pipeline(ref.name)
         spec, pipeline_name = pipeline.spec, pipeline.metadata.name or ""
         annotations = {**pipeline.metadata.annotations, **annotations}
     else:
@@ -191,8 +205,6 @@ def prepare_pipelinerun(
             unsupported += [replace(u, owner=owner) for u in unsupported_in_task(referenced, ("spec",))]
     _refuse_unsupported(unsupported, reasons.PR_VALIDATION_FAILED)
     for task in [*spec.tasks, *spec.finally_]:
-        if task.task_ref is not None:
-            catalog.task(task.task_ref)
         inner = catalog.task(task.task_ref) if task.task_ref is not None else task.task_spec
         if inner is not None:  # a missing StepAction or wrong step params: refused before anything starts
             owner = f'pipeline task "{task.name}"'
@@ -243,7 +255,8 @@ def prepare_taskrun(
     if run.spec.task_spec is not None:
         spec, task_name = run.spec.task_spec, name
     elif run.spec.task_ref is not None:
-        spec, task_name = catalog.task(run.spec.task_ref), run.spec.task_ref.name or name
+        with _at("spec.taskRef"):
+            spec, task_name = catalog.task(run.spec.task_ref), run.spec.task_ref.name or name
     else:
         raise RunRejected(reasons.PR_VALIDATION_FAILED, "spec needs taskRef or taskSpec")
     owner = f'Task "{task_name}"'
